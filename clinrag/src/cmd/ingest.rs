@@ -1,0 +1,130 @@
+//! `clinrag ingest PATH...`: parse, chunk and index files and folders, with a progress bar and
+//! a summary; exit code 1 when some files or records failed.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clinrag_ingest::{ChunkConfig, Failure, IngestConfig, Progress};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::Global;
+
+/// Arguments of `clinrag ingest`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Files or folders (.xml, .xml.gz, .nxml, .md, .txt, .jsonl).
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Largest chunk in characters.
+    #[arg(long, default_value_t = 1000)]
+    max_chunk_chars: usize,
+    /// Largest single document in MB.
+    #[arg(long, default_value_t = 64)]
+    max_doc_mb: usize,
+}
+
+struct Bar {
+    bar: ProgressBar,
+    started: Instant,
+    docs: std::sync::atomic::AtomicU64,
+    quiet: bool,
+}
+
+impl Progress for Bar {
+    fn total_bytes(&self, bytes: u64) {
+        self.bar.set_length(bytes);
+    }
+    fn file_done(&self, _path: &Path, bytes: u64) {
+        self.bar.inc(bytes);
+    }
+    fn documents(&self, n: u64) {
+        let d = self.docs.fetch_add(n, std::sync::atomic::Ordering::Relaxed) + n;
+        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        self.bar
+            .set_message(format!("{d} documents, {:.0} docs/s", d as f64 / secs));
+    }
+    fn failure(&self, f: &Failure) {
+        if !self.quiet {
+            self.bar.suspend(|| eprintln!("failed: {f}"));
+        }
+    }
+}
+
+/// Runs `clinrag ingest`.
+pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
+    let cfg = IngestConfig {
+        chunk: ChunkConfig {
+            max_chars: args.max_chunk_chars,
+        },
+        max_doc_bytes: args.max_doc_mb * 1024 * 1024,
+        ..IngestConfig::default()
+    };
+    let ingestor = crate::store::ingestor(g, cfg).await?;
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    if g.json {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} {msg} [{elapsed}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let progress = Bar {
+        bar,
+        started: Instant::now(),
+        docs: Default::default(),
+        quiet: g.json,
+    };
+    let report = ingestor.ingest(&args.paths, &progress).await?;
+    progress.bar.finish_and_clear();
+    if g.json {
+        let mut v = serde_json::to_value(&report)?;
+        if let Some(o) = v.as_object_mut() {
+            o.insert("throughput".into(), throughput(&report));
+        }
+        println!("{v}");
+    } else {
+        let t = throughput(&report);
+        eprintln!(
+            "ingested {} documents ({} chunks), unchanged {}, removed {}, failed {} — {} files ({} unchanged) in {:.1}s: {:.0} docs/s, {:.0} chunks/s, {:.1} MB/s",
+            report.documents_ingested,
+            report.chunks,
+            report.documents_unchanged,
+            report.documents_removed,
+            report.failures.len(),
+            report.files,
+            report.files_unchanged,
+            report.seconds,
+            t["documents_per_s"].as_f64().unwrap_or(0.0),
+            t["chunks_per_s"].as_f64().unwrap_or(0.0),
+            t["mb_per_s"].as_f64().unwrap_or(0.0),
+        );
+        if report.recovered.reindexed + report.recovered.purged > 0 {
+            eprintln!(
+                "recovered an interrupted run: {} documents re-indexed, {} removals finished",
+                report.recovered.reindexed, report.recovered.purged
+            );
+        }
+        if !report.files_skipped.is_empty() {
+            eprintln!(
+                "skipped {} files with unsupported extensions (e.g. {})",
+                report.files_skipped.len(),
+                report.files_skipped[0]
+            );
+        }
+    }
+    Ok(if report.failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn throughput(r: &clinrag_ingest::IngestReport) -> serde_json::Value {
+    let s = r.seconds.max(1e-9);
+    serde_json::json!({
+        "documents_per_s": (r.documents_ingested + r.documents_unchanged) as f64 / s,
+        "chunks_per_s": r.chunks as f64 / s,
+        "mb_per_s": r.bytes as f64 / 1e6 / s,
+    })
+}

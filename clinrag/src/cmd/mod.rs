@@ -1,0 +1,13 @@
+//! One module per subcommand.
+
+pub mod bench_rare;
+pub mod docs;
+pub mod eval;
+pub mod eval_rare;
+pub mod ingest;
+pub mod kg;
+pub mod link;
+pub mod rare;
+pub mod search;
+pub mod setup;
+pub mod stats;

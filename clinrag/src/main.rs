@@ -1,0 +1,94 @@
+//! The `clinrag` binary: command line, configuration and wiring of the library crates.
+
+mod cmd;
+mod global;
+mod store;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use global::Global;
+
+/// clinrag: a clinical knowledge assistant that answers with citations.
+#[derive(Parser)]
+#[command(name = "clinrag", version, about)]
+struct Cli {
+    #[command(flatten)]
+    global: global::GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    // Each subcommand lives in its own module under `cmd/`; add new ones here and in `run`.
+    /// Download, verify and unpack the default models, vocabularies and sample corpus.
+    Setup(cmd::setup::Args),
+    /// Ingest files and folders (.xml, .xml.gz, .nxml, .md, .txt, .jsonl).
+    Ingest(cmd::ingest::Args),
+    /// Search the literature; passages come with their citations.
+    Search(cmd::search::Args),
+    /// Show stored documents and cited spans.
+    Docs(cmd::docs::Args),
+    /// Remove documents from the catalog and every index.
+    Rm(cmd::stats::RmArgs),
+    /// Counts of documents and chunks, index sizes.
+    Stats,
+    /// Check that the catalog and the indexes agree (and repair them).
+    Check(cmd::stats::CheckArgs),
+    /// Measure quality (retrieval, coding, rare-disease ranking) on a gold file.
+    Eval(cmd::eval::Args),
+    /// Link clinical text to ICD-10-CM, HPO, MeSH, ATC and drug concepts, with negation and context.
+    Link(cmd::link::Args),
+    /// Concept graph: build the snapshot, look up codes, search, neighbors, paths, query expansion.
+    Kg(cmd::kg::Args),
+    /// Rank rare diseases (OMIM, ORPHA) for HPO phenotypes or a case description.
+    Rare(cmd::rare::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let global = match cli.global.resolve() {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    global::init_logging(&global);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(&global, cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            if global.json {
+                println!("{}", serde_json::json!({ "error": format!("{e:#}") }));
+            } else {
+                eprintln!("error: {e:#}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(g: &Global, command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Setup(a) => cmd::setup::run(g, a).await,
+        Command::Ingest(a) => cmd::ingest::run(g, a).await,
+        Command::Search(a) => cmd::search::run(g, a).await,
+        Command::Docs(a) => cmd::docs::run(g, a).await,
+        Command::Rm(a) => cmd::stats::rm(g, a).await,
+        Command::Stats => cmd::stats::stats(g).await,
+        Command::Check(a) => cmd::stats::check(g, a).await,
+        Command::Eval(a) => cmd::eval::run(g, a).await,
+        Command::Link(a) => cmd::link::run(g, a).await,
+        Command::Kg(a) => cmd::kg::run(g, a).await,
+        Command::Rare(a) => cmd::rare::run(g, a).await,
+    }
+}

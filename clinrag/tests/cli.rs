@@ -1,0 +1,143 @@
+//! The `clinrag` binary end to end: ingest, search (single and batch, JSON contract), docs,
+//! stats, rm, check, and crash safety with a real child process killed mid-ingest.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_clinrag"))
+}
+
+fn clinrag(home: &Path, args: &[&str]) -> Output {
+    Command::new(bin())
+        .env("CLINRAG_HOME", home)
+        .env_remove("CLINRAG_DATABASE_URL")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json(o: &Output) -> Value {
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(s.lines().count(), 1, "--json prints exactly one line: {s}\nstderr: {}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_str(&s).unwrap()
+}
+
+fn corpus(dir: &Path, n: usize) -> PathBuf {
+    let p = dir.join("corpus.jsonl");
+    let mut s = String::new();
+    for i in 0..n {
+        s.push_str(&serde_json::json!({
+            "id": format!("DOC-{i}"),
+            "title": format!("Case report {i}"),
+            "text": format!("Patient {i} presented with fever and cough. Chest radiograph showed consolidation in lobe {}. Amoxicillin was started and symptoms resolved.", i % 5),
+        }).to_string());
+        s.push('\n');
+    }
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+#[test]
+fn ingest_search_docs_stats_rm() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    let src = corpus(t.path(), 50);
+    std::fs::write(t.path().join("g.md"), "# Pneumonia guideline\n\n## Treatment\n\nFor community-acquired pneumonia, give amoxicillin 1 g three times daily. Reassess at 48 hours.\n").unwrap();
+    let o = clinrag(&home, &["ingest", "--json", src.to_str().unwrap(), t.path().join("g.md").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = json(&o);
+    assert_eq!(r["documents_ingested"], 51);
+
+    let o = clinrag(&home, &["search", "--json", "--k", "3", "amoxicillin dose for community-acquired pneumonia"]);
+    assert!(o.status.success());
+    let v = json(&o);
+    let hits = v["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 3);
+    let top = &hits[0];
+    for key in ["rank", "score", "doc_id", "chunk_id", "title", "section", "start", "end", "text"] {
+        assert!(top.get(key).is_some(), "hit lacks {key}: {top}");
+    }
+    assert_eq!(top["title"], "Pneumonia guideline");
+    assert_eq!(top["section"], "Treatment");
+    // The citation span resolves to exactly the hit's text.
+    let id = top["doc_id"].as_str().unwrap();
+    let span = format!("{}:{}", top["start"], top["end"]);
+    let o = clinrag(&home, &["docs", "show", id, "--span", &span, "--json"]);
+    assert!(o.status.success());
+    assert_eq!(json(&o)["text"], top["text"]);
+    let o = clinrag(&home, &["docs", "show", id, "--span", "0:999999", "--json"]);
+    assert!(!o.status.success());
+    assert!(json(&o)["error"].as_str().unwrap().contains("outside"));
+
+    // Batch: one line out per line in, errors carried per line.
+    let batch = t.path().join("q.jsonl");
+    std::fs::write(&batch, "{\"id\":\"a\",\"text\":\"fever cough\"}\nnot json\n{\"id\":7,\"text\":\"\"}\n{\"id\":\"b\",\"text\":\"radiograph consolidation\",\"k\":2}\n").unwrap();
+    let o = clinrag(&home, &["search", "--json", "--batch", batch.to_str().unwrap()]);
+    let lines: Vec<Value> = String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 4);
+    assert_eq!(lines[0]["id"], "a");
+    assert_eq!(lines[0]["hits"].as_array().unwrap().len(), 10);
+    assert!(lines[1]["error"].as_str().unwrap().contains("not valid JSON"));
+    assert_eq!(lines[2]["id"], 7);
+    assert!(lines[2]["error"].as_str().unwrap().contains("empty"));
+    assert_eq!(lines[3]["hits"].as_array().unwrap().len(), 2);
+
+    let o = clinrag(&home, &["stats", "--json"]);
+    let s = json(&o);
+    assert_eq!(s["catalog"]["documents"], 51);
+    assert_eq!(s["keyword_index"]["chunks"], s["catalog"]["chunks"]);
+
+    let o = clinrag(&home, &["rm", "--json", "DOC-3", "NOPE"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v = json(&o);
+    assert_eq!(v["removed"][0], "DOC-3");
+    assert_eq!(v["not_found"][0], "NOPE");
+    let o = clinrag(&home, &["check", "--json"]);
+    assert!(o.status.success());
+    assert_eq!(json(&o)["consistent"], true);
+
+    // Errors are one JSON object in --json mode, exit code 2.
+    let o = clinrag(&home, &["search", "--json", "   "]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(json(&o)["error"].as_str().unwrap().contains("empty"));
+}
+
+#[test]
+fn killed_ingest_leaves_a_consistent_store() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    let n = 6_000;
+    let src = corpus(t.path(), n);
+    // Kill the ingest at several points of its run, then let a last run finish.
+    for delay_ms in [150u64, 400, 700, 1100, 1600] {
+        let mut child = Command::new(bin())
+            .env("CLINRAG_HOME", &home)
+            .args(["ingest", "--json", src.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        // SIGKILL: no destructor, no flush.
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let o = clinrag(&home, &["ingest", "--json", src.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = clinrag(&home, &["check", "--json"]);
+    let c = json(&o);
+    assert_eq!(c["consistent"], true, "{c}");
+    assert_eq!(c["report"]["catalog_documents"], n);
+    assert_eq!(c["report"]["index_documents"], n);
+    let s = json(&clinrag(&home, &["stats", "--json"]));
+    assert_eq!(s["catalog"]["documents"], n);
+    assert_eq!(s["catalog"]["chunks"], s["keyword_index"]["chunks"], "no duplicate chunk in the index");
+    // A run after that finds everything unchanged.
+    let r = json(&clinrag(&home, &["ingest", "--json", src.to_str().unwrap()]));
+    assert_eq!(r["documents_ingested"], 0);
+}

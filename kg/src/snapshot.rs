@@ -1,0 +1,154 @@
+//! The versioned binary snapshot of the concept graph: magic, format version, payload length
+//! and CRC-32 header, postcard payload; written atomically (temporary file + rename).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use petgraph::graph::DiGraph;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{KgError, Result};
+use crate::graph::{ConceptGraph, Edge, Node};
+use crate::report::LoadReport;
+
+/// File magic.
+pub const MAGIC: &[u8; 8] = b"CRAGKG\r\n";
+/// Format version; bump on any change of the node/edge types.
+pub const FORMAT_VERSION: u32 = 1;
+const HEADER_LEN: usize = 8 + 4 + 8 + 4;
+
+#[derive(Serialize)]
+struct BodyRef<'a> {
+    graph: &'a DiGraph<Node, Edge>,
+    reports: &'a [LoadReport],
+}
+
+#[derive(Deserialize)]
+struct Body {
+    graph: DiGraph<Node, Edge>,
+    reports: Vec<LoadReport>,
+}
+
+fn snap_err(path: &Path, message: impl Into<String>) -> KgError {
+    KgError::Snapshot {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
+}
+
+/// Serialises the graph into snapshot bytes.
+pub fn to_bytes(g: &ConceptGraph) -> Result<Vec<u8>> {
+    let (graph, reports) = g.parts();
+    let payload = postcard::to_allocvec(&BodyRef { graph, reports }).map_err(|e| snap_err(Path::new("<memory>"), format!("cannot encode: {e}")))?;
+    let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+    out.extend_from_slice(&payload);
+    Ok(out)
+}
+
+/// Reads a graph from snapshot bytes; `path` names the source in errors.
+pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ConceptGraph> {
+    if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
+        return Err(snap_err(path, "not a clinrag graph snapshot (bad magic); rebuild it with `clinrag kg build`"));
+    }
+    let word = |r: std::ops::Range<usize>| bytes.get(r).unwrap_or_default();
+    let version = u32::from_le_bytes(word(8..12).try_into().map_err(|_| snap_err(path, "short header"))?);
+    if version != FORMAT_VERSION {
+        return Err(snap_err(
+            path,
+            format!("format version {version}, this build reads {FORMAT_VERSION}; rebuild it with `clinrag kg build`"),
+        ));
+    }
+    let len = u64::from_le_bytes(word(12..20).try_into().map_err(|_| snap_err(path, "short header"))?);
+    let crc = u32::from_le_bytes(word(20..24).try_into().map_err(|_| snap_err(path, "short header"))?);
+    let payload = &bytes[HEADER_LEN..];
+    if payload.len() as u64 != len {
+        return Err(snap_err(path, format!("truncated: header says {len} payload bytes, file has {}", payload.len())));
+    }
+    if crc32fast::hash(payload) != crc {
+        return Err(snap_err(path, "checksum mismatch (corrupt file); rebuild it with `clinrag kg build`"));
+    }
+    let body: Body = postcard::from_bytes(payload).map_err(|e| snap_err(path, format!("cannot decode: {e}")))?;
+    Ok(ConceptGraph::from_parts(body.graph, body.reports))
+}
+
+/// Writes the snapshot to `path` atomically (a temporary file in the same folder, then rename).
+pub fn save(g: &ConceptGraph, path: &Path) -> Result<()> {
+    let bytes = to_bytes(g)?;
+    let write_err = |p: &Path, e| KgError::Write { path: p.to_path_buf(), source: e };
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir).map_err(|e| write_err(dir, e))?;
+        }
+    let mut tmp = PathBuf::from(path);
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "graph.bin".into());
+    tmp.set_file_name(format!(".{name}.tmp{}", std::process::id()));
+    {
+        let mut f = std::fs::File::create(&tmp).map_err(|e| write_err(&tmp, e))?;
+        f.write_all(&bytes).map_err(|e| write_err(&tmp, e))?;
+        f.sync_all().map_err(|e| write_err(&tmp, e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        write_err(path, e)
+    })
+}
+
+/// Loads the snapshot at `path`.
+pub fn load(path: &Path) -> Result<ConceptGraph> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            snap_err(path, "not found; build it with `clinrag kg build`")
+        } else {
+            KgError::io(path, e)
+        }
+    })?;
+    from_bytes(&bytes, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::{Detail, EdgeKind, NodeKind, Vocab};
+
+    fn graph() -> ConceptGraph {
+        let mut g = ConceptGraph::new();
+        let a = g.add_node(Node { kind: NodeKind::Concept, vocab: Vocab::Hpo, code: "0001166".into(), label: "Arachnodactyly".into(), synonyms: vec!["Spider fingers".into()], detail: Detail::Hpo { obsolete: false, replaced_by: None } });
+        let b = g.add_node(Node { kind: NodeKind::Disease, vocab: Vocab::Omim, code: "154700".into(), label: "Marfan syndrome".into(), synonyms: vec![], detail: Detail::None });
+        let mut e = Edge::new(EdgeKind::HasPhenotype);
+        e.frequency = Some(0.9);
+        g.add_edge(b, a, e);
+        g.add_report(LoadReport::new("hp.obo"));
+        g
+    }
+
+    #[test]
+    fn round_trip_and_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kg/graph.bin");
+        let g = graph();
+        save(&g, &path).unwrap();
+        let back = load(&path).unwrap();
+        assert_eq!(back.node_count(), 2);
+        assert_eq!(back.lookup("HP:0001166").unwrap().len(), 1);
+        assert_eq!(back.reports().len(), 1);
+        let e = back.graph().edge_weights().next().unwrap();
+        assert_eq!(e.frequency, Some(0.9));
+
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        let err = from_bytes(&bytes, &path).unwrap_err().to_string();
+        assert!(err.contains("checksum mismatch"), "{err}");
+        let err = from_bytes(&bytes[..bytes.len() - 3], &path).unwrap_err().to_string();
+        assert!(err.contains("truncated"), "{err}");
+        bytes[8] = 99;
+        let err = from_bytes(&bytes, &path).unwrap_err().to_string();
+        assert!(err.contains("format version 99"), "{err}");
+        let err = load(&dir.path().join("missing.bin")).unwrap_err().to_string();
+        assert!(err.contains("clinrag kg build"), "{err}");
+    }
+}

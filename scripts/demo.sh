@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The main job on the embedded defaults: build, fetch and verify the pinned data and models,
+# ingest the bundled PubMed sample and guidelines, and answer with cited passages.
+# Nothing to start: SQLite, tantivy and the models run in-process. Data goes to $CLINRAG_HOME
+# (default ./.clinrag).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CLINRAG_HOME="${CLINRAG_HOME:-$PWD/.clinrag}"
+cargo build --release --bin clinrag
+bin=target/release/clinrag
+"$bin" setup
+# Exit code 1 means some files or records were skipped with a reason (printed above).
+"$bin" ingest "$CLINRAG_HOME/corpus/pubmed" "$CLINRAG_HOME/corpus/guidelines/content" || [ $? -eq 1 ]
+"$bin" stats
+"$bin" search --k 5 "first-line treatment of community-acquired pneumonia"
