@@ -45,6 +45,22 @@ enum Command {
     Kg(cmd::kg::Args),
     /// Rank rare diseases (OMIM, ORPHA) for HPO phenotypes or a case description.
     Rare(cmd::rare::Args),
+    /// Assign ICD-10-CM diagnosis codes or ATC drug codes to clinical text, with evidence spans.
+    Code(cmd::code::Args),
+    /// Chat with the local model (or an OpenAI-compatible server); the answer streams to the terminal.
+    Chat(cmd::chat::Args),
+    /// Benchmarks (figures for BENCHMARKS.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// `clinrag bench <area>`.
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Chat model: prefill and decode tokens/s, time to first token, peak memory (optionally vs llama.cpp).
+    Llm(cmd::bench_llm::Args),
+    /// Rare-disease ranking: milliseconds per case over all diseases.
+    Rare(cmd::bench_rare::Args),
 }
 
 fn main() -> ExitCode {
@@ -57,7 +73,10 @@ fn main() -> ExitCode {
         }
     };
     global::init_logging(&global);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -90,5 +109,9 @@ async fn run(g: &Global, command: Command) -> anyhow::Result<ExitCode> {
         Command::Link(a) => cmd::link::run(g, a).await,
         Command::Kg(a) => cmd::kg::run(g, a).await,
         Command::Rare(a) => cmd::rare::run(g, a).await,
+        Command::Code(a) => cmd::code::run(g, a).await,
+        Command::Chat(a) => cmd::chat::run(g, a).await,
+        Command::Bench(BenchCommand::Llm(a)) => cmd::bench_llm::run(g, a).await,
+        Command::Bench(BenchCommand::Rare(a)) => cmd::bench_rare::run(g, a).await,
     }
 }

@@ -3,7 +3,11 @@
 
 use anyhow::Context;
 use clinrag_ingest::{IngestConfig, Ingestor};
-use clinrag_retrieval::{Catalog, KeywordIndex};
+use std::sync::{Arc, RwLock};
+
+use clinrag_retrieval::embed::{BertEmbedder, BertOptions, Embedder};
+use clinrag_retrieval::vector::{FlatIndex, VectorIndex, sync_from_catalog};
+use clinrag_retrieval::{Catalog, HybridSearcher, KeywordIndex};
 
 use crate::Global;
 
@@ -28,9 +32,87 @@ pub fn keyword(g: &Global) -> anyhow::Result<KeywordIndex> {
     Ok(KeywordIndex::open_or_create(&g.path(KEYWORD_DIR))?)
 }
 
-/// Opens both and builds an ingestor.
-pub async fn ingestor(g: &Global, cfg: IngestConfig) -> anyhow::Result<Ingestor> {
-    Ok(Ingestor::new(catalog(g).await?, keyword(g)?, cfg))
+/// Folder of the vector index inside the home folder.
+pub const VECTOR_DIR: &str = "index/vectors";
+/// Folder of the embedding model inside the home folder.
+pub const EMBED_MODEL_DIR: &str = "models/all-minilm-l6-v2";
+
+/// Loads the embedding model when it is installed (`None` when its folder is absent; an error
+/// when it is there but incomplete or corrupt).
+pub fn embedder(g: &Global) -> anyhow::Result<Option<Arc<BertEmbedder>>> {
+    let dir = g.path(EMBED_MODEL_DIR);
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(BertEmbedder::load(
+        &dir,
+        BertOptions::default(),
+    )?)))
+}
+
+/// The searcher: BM25, plus dense and hybrid modes when the vector index and the model exist.
+pub fn searcher(g: &Global) -> anyhow::Result<HybridSearcher> {
+    let s = HybridSearcher::new(keyword(g)?);
+    let vdir = g.path(VECTOR_DIR);
+    if !FlatIndex::exists(&vdir) {
+        return Ok(s);
+    }
+    let Some(e) = embedder(g)? else {
+        return Ok(s);
+    };
+    let idx = FlatIndex::open(&vdir, e.name(), e.dim())?;
+    let idx: Arc<RwLock<dyn VectorIndex>> = Arc::new(RwLock::new(idx));
+    Ok(s.with_dense(e, idx))
+}
+
+/// Keeps the vector index in line with the catalog after each ingest run and recovery.
+struct VectorSync {
+    embedder: Arc<BertEmbedder>,
+    dir: std::path::PathBuf,
+}
+
+impl clinrag_ingest::DerivedIndex for VectorSync {
+    fn sync<'a>(
+        &'a self,
+        catalog: &'a Catalog,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>>
+    {
+        Box::pin(async move {
+            let mut idx = FlatIndex::open(&self.dir, self.embedder.name(), self.embedder.dim())
+                .map_err(|e| e.to_string())?;
+            let r = sync_from_catalog(catalog, self.embedder.clone(), &mut idx, 256, &|n| {
+                tracing::debug!("embedded {n} documents");
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            let st = self.embedder.stats();
+            Ok(format!(
+                "vectors: {} documents ({} chunks) embedded, {} removed in {:.1} s; {} inputs truncated so far",
+                r.embedded_documents,
+                r.embedded_chunks,
+                r.removed_documents,
+                r.seconds,
+                st.truncated
+            ))
+        })
+    }
+}
+
+/// Opens both and builds an ingestor. The vector index is kept in line with the catalog when it
+/// exists; `embed` creates it (embedding is opt-in: on this CPU it costs minutes per thousand
+/// documents, see BENCHMARKS.md).
+pub async fn ingestor(g: &Global, cfg: IngestConfig, embed: bool) -> anyhow::Result<Ingestor> {
+    let ing = Ingestor::new(catalog(g).await?, keyword(g)?, cfg);
+    if !embed && !FlatIndex::exists(&g.path(VECTOR_DIR)) {
+        return Ok(ing);
+    }
+    Ok(match embedder(g)? {
+        Some(embedder) => ing.with_derived(Arc::new(VectorSync {
+            embedder,
+            dir: g.path(VECTOR_DIR),
+        })),
+        None => ing,
+    })
 }
 
 /// Reads a JSONL batch file: one `(id, object)` per non-empty line, or the line's parse error.

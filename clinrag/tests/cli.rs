@@ -23,7 +23,12 @@ fn clinrag(home: &Path, args: &[&str]) -> Output {
 
 fn json(o: &Output) -> Value {
     let s = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(s.lines().count(), 1, "--json prints exactly one line: {s}\nstderr: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        s.lines().count(),
+        1,
+        "--json prints exactly one line: {s}\nstderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     serde_json::from_str(&s).unwrap()
 }
 
@@ -48,18 +53,37 @@ fn ingest_search_docs_stats_rm() {
     let home = t.path().join("home");
     let src = corpus(t.path(), 50);
     std::fs::write(t.path().join("g.md"), "# Pneumonia guideline\n\n## Treatment\n\nFor community-acquired pneumonia, give amoxicillin 1 g three times daily. Reassess at 48 hours.\n").unwrap();
-    let o = clinrag(&home, &["ingest", "--json", src.to_str().unwrap(), t.path().join("g.md").to_str().unwrap()]);
+    let o = clinrag(
+        &home,
+        &[
+            "ingest",
+            "--json",
+            src.to_str().unwrap(),
+            t.path().join("g.md").to_str().unwrap(),
+        ],
+    );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let r = json(&o);
     assert_eq!(r["documents_ingested"], 51);
 
-    let o = clinrag(&home, &["search", "--json", "--k", "3", "amoxicillin dose for community-acquired pneumonia"]);
+    let o = clinrag(
+        &home,
+        &[
+            "search",
+            "--json",
+            "--k",
+            "3",
+            "amoxicillin dose for community-acquired pneumonia",
+        ],
+    );
     assert!(o.status.success());
     let v = json(&o);
     let hits = v["hits"].as_array().unwrap();
     assert_eq!(hits.len(), 3);
     let top = &hits[0];
-    for key in ["rank", "score", "doc_id", "chunk_id", "title", "section", "start", "end", "text"] {
+    for key in [
+        "rank", "score", "doc_id", "chunk_id", "title", "section", "start", "end", "text",
+    ] {
         assert!(top.get(key).is_some(), "hit lacks {key}: {top}");
     }
     assert_eq!(top["title"], "Pneumonia guideline");
@@ -77,12 +101,23 @@ fn ingest_search_docs_stats_rm() {
     // Batch: one line out per line in, errors carried per line.
     let batch = t.path().join("q.jsonl");
     std::fs::write(&batch, "{\"id\":\"a\",\"text\":\"fever cough\"}\nnot json\n{\"id\":7,\"text\":\"\"}\n{\"id\":\"b\",\"text\":\"radiograph consolidation\",\"k\":2}\n").unwrap();
-    let o = clinrag(&home, &["search", "--json", "--batch", batch.to_str().unwrap()]);
-    let lines: Vec<Value> = String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let o = clinrag(
+        &home,
+        &["search", "--json", "--batch", batch.to_str().unwrap()],
+    );
+    let lines: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(lines.len(), 4);
     assert_eq!(lines[0]["id"], "a");
     assert_eq!(lines[0]["hits"].as_array().unwrap().len(), 10);
-    assert!(lines[1]["error"].as_str().unwrap().contains("not valid JSON"));
+    assert!(
+        lines[1]["error"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON")
+    );
     assert_eq!(lines[2]["id"], 7);
     assert!(lines[2]["error"].as_str().unwrap().contains("empty"));
     assert_eq!(lines[3]["hits"].as_array().unwrap().len(), 2);
@@ -136,8 +171,14 @@ fn killed_ingest_leaves_a_consistent_store() {
     assert_eq!(c["report"]["index_documents"], n);
     let s = json(&clinrag(&home, &["stats", "--json"]));
     assert_eq!(s["catalog"]["documents"], n);
-    assert_eq!(s["catalog"]["chunks"], s["keyword_index"]["chunks"], "no duplicate chunk in the index");
+    assert_eq!(
+        s["catalog"]["chunks"], s["keyword_index"]["chunks"],
+        "no duplicate chunk in the index"
+    );
     // A run after that finds everything unchanged.
-    let r = json(&clinrag(&home, &["ingest", "--json", src.to_str().unwrap()]));
+    let r = json(&clinrag(
+        &home,
+        &["ingest", "--json", src.to_str().unwrap()],
+    ));
     assert_eq!(r["documents_ingested"], 0);
 }

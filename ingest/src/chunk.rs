@@ -25,7 +25,10 @@ impl Default for ChunkConfig {
 pub fn chunk_document(doc: &Document, cfg: ChunkConfig) -> Vec<Chunk> {
     let max = cfg.max_chars.max(16);
     let chars: Vec<char> = doc.body.chars().collect();
-    let has_other = doc.sections.iter().any(|s| s.name != "title" && s.end > s.start);
+    let has_other = doc
+        .sections
+        .iter()
+        .any(|s| s.name != "title" && s.end > s.start);
     let mut out = Vec::new();
     for sec in &doc.sections {
         if sec.name == "title" && has_other {
@@ -86,10 +89,10 @@ fn split_long(chars: &[char], a: usize, b: usize, max: usize, out: &mut Vec<(usi
             break;
         }
         let mut e = (s + max).min(b);
-        if e < b {
-            if let Some(ws) = (s + 1..e).rev().find(|&i| chars[i].is_whitespace()) {
-                e = ws;
-            }
+        if e < b
+            && let Some(ws) = (s + 1..e).rev().find(|&i| chars[i].is_whitespace())
+        {
+            e = ws;
         }
         let mut t = e;
         while t > s && chars[t - 1].is_whitespace() {
@@ -124,7 +127,12 @@ mod tests {
         let c = chunk_document(&d, ChunkConfig { max_chars: 25 });
         let texts: Vec<_> = c
             .iter()
-            .map(|c| (c.section.as_str(), char_slice(&d.body, c.start, c.end).unwrap()))
+            .map(|c| {
+                (
+                    c.section.as_str(),
+                    char_slice(&d.body, c.start, c.end).unwrap(),
+                )
+            })
             .collect();
         assert_eq!(
             texts,

@@ -12,7 +12,7 @@ pub use chunk::{ChunkConfig, chunk_document};
 pub use error::{Error, FileError, Result};
 pub use parse::{DocBuilder, Format, Item};
 pub use pipeline::{
-    ChunkAnnotator, CheckReport, Failure, IngestConfig, IngestReport, Ingestor, NoProgress, Progress,
-    RecoveryReport,
+    CheckReport, ChunkAnnotator, DerivedIndex, Failure, IngestConfig, IngestReport, Ingestor,
+    NoProgress, Progress, RecoveryReport,
 };
 pub use sentence::sentence_spans;

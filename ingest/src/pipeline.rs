@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use clinrag_retrieval::{Catalog, Chunk, Document, FileState, KeywordIndex, KeywordWriter, RunCounts};
+use clinrag_retrieval::{
+    Catalog, Chunk, Document, FileState, KeywordIndex, KeywordWriter, RunCounts,
+};
 use serde::Serialize;
 
 use crate::chunk::{ChunkConfig, chunk_document};
@@ -157,6 +159,21 @@ pub struct Ingestor {
     index: KeywordIndex,
     cfg: IngestConfig,
     annotator: Option<Arc<dyn ChunkAnnotator>>,
+    derived: Option<Arc<dyn DerivedIndex>>,
+}
+
+/// An index derived from the catalog outside this pipeline (the vector index). It is brought in
+/// line with the catalog after every run and every recovery, once the catalog and the keyword
+/// index are committed, so a crash at any point leaves it repairable from the catalog.
+pub trait DerivedIndex: Send + Sync {
+    /// Adds what the catalog has and the index lacks, removes what the catalog dropped;
+    /// returns a one-line summary for the log.
+    fn sync<'a>(
+        &'a self,
+        catalog: &'a clinrag_retrieval::Catalog,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = std::result::Result<String, String>> + Send + 'a>,
+    >;
 }
 
 enum Parsed {
@@ -180,7 +197,25 @@ impl Ingestor {
             index,
             cfg,
             annotator: None,
+            derived: None,
         }
+    }
+
+    /// Keeps `derived` in line with the catalog after every run and recovery.
+    pub fn with_derived(mut self, derived: Arc<dyn DerivedIndex>) -> Self {
+        self.derived = Some(derived);
+        self
+    }
+
+    async fn sync_derived(&self) -> Result<()> {
+        if let Some(d) = &self.derived {
+            let summary = d
+                .sync(&self.catalog)
+                .await
+                .map_err(|e| Error::Worker(format!("derived index: {e}")))?;
+            tracing::info!("derived index: {summary}");
+        }
+        Ok(())
     }
 
     /// Links concepts into every chunk with `annotator`.
@@ -195,10 +230,14 @@ impl Ingestor {
         let writer = self.index.writer()?;
         let (writer, r) = self.recover_with(writer).await?;
         finish(writer).await?;
+        self.sync_derived().await?;
         Ok(r)
     }
 
-    async fn recover_with(&self, mut writer: KeywordWriter) -> Result<(KeywordWriter, RecoveryReport)> {
+    async fn recover_with(
+        &self,
+        mut writer: KeywordWriter,
+    ) -> Result<(KeywordWriter, RecoveryReport)> {
         let tomb = self.catalog.tombstoned().await?;
         let pending = self.catalog.pending_index().await?;
         if tomb.is_empty() && pending.is_empty() {
@@ -208,22 +247,28 @@ impl Ingestor {
             writer.delete_document(id);
         }
         for id in &pending {
-            let Some(doc) = self.catalog.document(id).await? else { continue };
+            let Some(doc) = self.catalog.document(id).await? else {
+                continue;
+            };
+            let mut concepts = Vec::new();
             let chunks: Vec<Chunk> = self
                 .catalog
                 .chunks(id)
                 .await?
                 .into_iter()
-                .map(|c| Chunk {
-                    chunk_id: c.chunk_id,
-                    doc_id: id.clone(),
-                    ord: c.ord,
-                    section: c.section,
-                    start: c.start,
-                    end: c.end,
+                .map(|c| {
+                    concepts.push(c.concepts);
+                    Chunk {
+                        chunk_id: c.chunk_id,
+                        doc_id: id.clone(),
+                        ord: c.ord,
+                        section: c.section,
+                        start: c.start,
+                        end: c.end,
+                    }
                 })
                 .collect();
-            let concepts = self.annotate(&doc, &chunks);
+            // Concepts come from the catalog: the index is re-derived without the linker.
             writer.replace_document(&doc, &chunks, &concepts)?;
         }
         let writer = commit(writer).await?;
@@ -238,10 +283,6 @@ impl Ingestor {
         ))
     }
 
-    fn annotate(&self, doc: &Document, chunks: &[Chunk]) -> Vec<Vec<String>> {
-        annotate_with(self.annotator.as_deref(), doc, chunks)
-    }
-
     /// Ingests files and folders. Bad files and records are reported in the result and skipped;
     /// an `Err` means the catalog or the index failed, and nothing written before is lost.
     pub async fn ingest(&self, paths: &[PathBuf], progress: &dyn Progress) -> Result<IngestReport> {
@@ -251,11 +292,18 @@ impl Ingestor {
         let (files, skipped, mut failures) = expand(paths);
         let run_id = self
             .catalog
-            .begin_run(&paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>())
+            .begin_run(
+                &paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>(),
+            )
             .await?;
         for f in &failures {
             progress.failure(f);
-            self.catalog.record_failure(run_id, &f.path, None, &f.reason).await?;
+            self.catalog
+                .record_failure(run_id, &f.path, None, &f.reason)
+                .await?;
         }
         let total: u64 = files.iter().map(|(_, _, size)| size).sum();
         progress.total_bytes(total);
@@ -273,7 +321,9 @@ impl Ingestor {
         st.report.failures.append(&mut failures);
         for (path, format, size) in files {
             st.report.files += 1;
-            writer = self.ingest_file(writer, run_id, &path, format, size, &mut st, progress).await?;
+            writer = self
+                .ingest_file(writer, run_id, &path, format, size, &mut st, progress)
+                .await?;
             st.report.bytes += size;
             progress.file_done(&path, size);
         }
@@ -281,7 +331,11 @@ impl Ingestor {
         finish(writer).await?;
         let r = &mut st.report;
         r.seconds = started.elapsed().as_secs_f64();
-        let status = if r.failures.is_empty() { "ok" } else { "partial" };
+        let status = if r.failures.is_empty() {
+            "ok"
+        } else {
+            "partial"
+        };
         self.catalog
             .finish_run(
                 run_id,
@@ -293,6 +347,7 @@ impl Ingestor {
                 },
             )
             .await?;
+        self.sync_derived().await?;
         Ok(st.report)
     }
 
@@ -317,18 +372,26 @@ impl Ingestor {
         let sha = match hashed {
             Ok(h) => h,
             Err(e) => {
-                self.fail(run_id, st, progress, &path_str, None, &format!("cannot read: {e}"))
-                    .await?;
+                self.fail(
+                    run_id,
+                    st,
+                    progress,
+                    &path_str,
+                    None,
+                    &format!("cannot read: {e}"),
+                )
+                .await?;
                 return Ok(writer);
             }
         };
-        if let Some(prev) = self.catalog.file_state(&path_str).await? {
-            if prev.sha256 == sha && prev.size == size as i64 {
-                st.report.files_unchanged += 1;
-                st.report.documents_unchanged += prev.documents as u64;
-                progress.documents(prev.documents as u64);
-                return Ok(writer);
-            }
+        if let Some(prev) = self.catalog.file_state(&path_str).await?
+            && prev.sha256 == sha
+            && prev.size == size as i64
+        {
+            st.report.files_unchanged += 1;
+            st.report.documents_unchanged += prev.documents as u64;
+            progress.documents(prev.documents as u64);
+            return Ok(writer);
         }
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Parsed>>(4);
         let cfg = self.cfg;
@@ -387,10 +450,13 @@ impl Ingestor {
                     sha256: sha,
                     documents: seen.len() as i64,
                 };
-                self.catalog.set_file_state(&path_str, run_id, &state).await?;
+                self.catalog
+                    .set_file_state(&path_str, run_id, &state)
+                    .await?;
             }
             Err(fe) => {
-                self.fail(run_id, st, progress, &path_str, None, &fe.problem).await?;
+                self.fail(run_id, st, progress, &path_str, None, &fe.problem)
+                    .await?;
             }
         }
         Ok(writer)
@@ -439,12 +505,15 @@ impl Ingestor {
                     }
                 }
                 Parsed::Bad { record, problem } => {
-                    self.fail(run_id, st, progress, path, Some(&record), &problem).await?;
+                    self.fail(run_id, st, progress, path, Some(&record), &problem)
+                        .await?;
                 }
             }
         }
         if !to_write.is_empty() {
-            self.catalog.put_documents(run_id, &to_write).await?;
+            self.catalog
+                .put_documents(run_id, &to_write, &concepts_of)
+                .await?;
             for ((d, chunks), concepts) in to_write.iter().zip(&concepts_of) {
                 writer.replace_document(d, chunks, concepts)?;
                 st.pending.push(d.doc_id.clone());
@@ -488,7 +557,9 @@ impl Ingestor {
             reason: reason.to_owned(),
         };
         progress.failure(&f);
-        self.catalog.record_failure(run_id, path, record, reason).await?;
+        self.catalog
+            .record_failure(run_id, path, record, reason)
+            .await?;
         st.report.failures.push(f);
         Ok(())
     }

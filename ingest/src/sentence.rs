@@ -109,15 +109,27 @@ mod tests {
                 "Dose was 2.5 mg daily. It worked (p < 0.05). Next?",
                 &["Dose was 2.5 mg daily.", "It worked (p < 0.05).", "Next?"],
             ),
-            ("e.g. aspirin was given. Fine.", &["e.g. aspirin was given.", "Fine."]),
+            (
+                "e.g. aspirin was given. Fine.",
+                &["e.g. aspirin was given.", "Fine."],
+            ),
             ("J. R. Smith wrote it.", &["J. R. Smith wrote it."]),
             ("line one\nline two", &["line one", "line two"]),
-            ("He said \"stop.\" Then left.", &["He said \"stop.\"", "Then left."]),
+            (
+                "He said \"stop.\" Then left.",
+                &["He said \"stop.\"", "Then left."],
+            ),
             ("  padded.  ", &["padded."]),
             ("", &[]),
             ("no terminal punctuation", &["no terminal punctuation"]),
-            ("The value was 5. 6 patients died.", &["The value was 5.", "6 patients died."]),
-            ("lower case after. period stays", &["lower case after. period stays"]),
+            (
+                "The value was 5. 6 patients died.",
+                &["The value was 5.", "6 patients died."],
+            ),
+            (
+                "lower case after. period stays",
+                &["lower case after. period stays"],
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(split(input), *want, "input: {input:?}");

@@ -14,8 +14,39 @@ use std::sync::Arc;
 use clinrag_kg::{ExpandOptions, Linker, snapshot, tokenize};
 
 const STOP: &[&str] = &[
-    "the", "of", "and", "in", "to", "a", "is", "for", "with", "what", "which", "are", "by", "on", "as", "be", "an", "that",
-    "from", "or", "at", "doe", "do", "how", "it", "this", "there", "can", "was", "were", "associated", "used", "use",
+    "the",
+    "of",
+    "and",
+    "in",
+    "to",
+    "a",
+    "is",
+    "for",
+    "with",
+    "what",
+    "which",
+    "are",
+    "by",
+    "on",
+    "as",
+    "be",
+    "an",
+    "that",
+    "from",
+    "or",
+    "at",
+    "doe",
+    "do",
+    "how",
+    "it",
+    "this",
+    "there",
+    "can",
+    "was",
+    "were",
+    "associated",
+    "used",
+    "use",
 ];
 
 struct Bm25 {
@@ -49,7 +80,9 @@ impl Bm25 {
     fn score(&self, terms: &[(String, f32)], scores: &mut [f32]) {
         let n = self.len.len() as f32;
         for (t, w) in terms {
-            let Some(p) = self.postings.get(t) else { continue };
+            let Some(p) = self.postings.get(t) else {
+                continue;
+            };
             let idf = ((n - p.len() as f32 + 0.5) / (p.len() as f32 + 0.5) + 1.0).ln();
             for &(d, tf) in p {
                 let tf = tf as f32;
@@ -79,8 +112,14 @@ fn top(scores: &[f32], k: usize) -> Vec<usize> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let home = PathBuf::from(args.get(1).ok_or("usage: expand_eval HOME BIOASQ_DIR [WEIGHT] [BOOST]")?);
-    let dir = PathBuf::from(args.get(2).ok_or("usage: expand_eval HOME BIOASQ_DIR [WEIGHT] [BOOST]")?);
+    let home = PathBuf::from(
+        args.get(1)
+            .ok_or("usage: expand_eval HOME BIOASQ_DIR [WEIGHT] [BOOST]")?,
+    );
+    let dir = PathBuf::from(
+        args.get(2)
+            .ok_or("usage: expand_eval HOME BIOASQ_DIR [WEIGHT] [BOOST]")?,
+    );
     let weight: f32 = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(0.3);
     let boost: f32 = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(0.1);
     let graph = Arc::new(snapshot::load(&home.join(clinrag_kg::SNAPSHOT_PATH))?);
@@ -91,20 +130,47 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for line in std::fs::read_to_string(dir.join("corpus.jsonl"))?.lines() {
         let v: serde_json::Value = serde_json::from_str(line)?;
         ids.push(v["pmid"].as_str().unwrap_or("").to_string());
-        docs.push(format!("{} {}", v["title"].as_str().unwrap_or(""), v["text"].as_str().unwrap_or("")));
+        docs.push(format!(
+            "{} {}",
+            v["title"].as_str().unwrap_or(""),
+            v["text"].as_str().unwrap_or("")
+        ));
     }
     let t = std::time::Instant::now();
-    let doc_concepts: Vec<HashSet<String>> = docs.iter().map(|d| linker.concept_counts(d).into_iter().map(|(c, _)| c).collect()).collect();
-    eprintln!("linked {} documents in {:.1} s", docs.len(), t.elapsed().as_secs_f64());
+    let doc_concepts: Vec<HashSet<String>> = docs
+        .iter()
+        .map(|d| {
+            linker
+                .concept_counts(d)
+                .into_iter()
+                .map(|(c, _)| c)
+                .collect()
+        })
+        .collect();
+    eprintln!(
+        "linked {} documents in {:.1} s",
+        docs.len(),
+        t.elapsed().as_secs_f64()
+    );
     let bm25 = Bm25::new(&docs);
 
     let mut questions = Vec::new();
     for line in std::fs::read_to_string(dir.join("questions.jsonl"))?.lines() {
         let v: serde_json::Value = serde_json::from_str(line)?;
-        let gold: HashSet<String> = v["gold_pmids"].as_array().into_iter().flatten().filter_map(|p| p.as_str().map(str::to_string)).collect();
+        let gold: HashSet<String> = v["gold_pmids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.as_str().map(str::to_string))
+            .collect();
         questions.push((v["question"].as_str().unwrap_or("").to_string(), gold));
     }
-    let variants = ["plain BM25", "+ expansion terms", "+ concept boost", "+ both"];
+    let variants = [
+        "plain BM25",
+        "+ expansion terms",
+        "+ concept boost",
+        "+ both",
+    ];
     let mut recall = [0f64; 4];
     let mut mrr = [0f64; 4];
     let mut expanded_questions = 0usize;
@@ -128,7 +194,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             if (v == 2 || v == 3) && !concepts.is_empty() {
                 let max = scores.iter().copied().fold(0f32, f32::max);
                 for (d, s) in scores.iter_mut().enumerate() {
-                    let shared = doc_concepts[d].iter().filter(|c| concepts.contains(c.as_str())).count();
+                    let shared = doc_concepts[d]
+                        .iter()
+                        .filter(|c| concepts.contains(c.as_str()))
+                        .count();
                     if shared > 0 && *s > 0.0 {
                         *s += boost * max * shared as f32 / concepts.len() as f32;
                     }
@@ -143,9 +212,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let n = questions.len() as f64;
-    println!("{} questions ({} with expansion terms), {} documents; weight {weight}, boost {boost}", questions.len(), expanded_questions, docs.len());
+    println!(
+        "{} questions ({} with expansion terms), {} documents; weight {weight}, boost {boost}",
+        questions.len(),
+        expanded_questions,
+        docs.len()
+    );
     for (v, name) in variants.iter().enumerate() {
-        println!("{name:<20} recall@10 {:.4}  MRR@10 {:.4}", recall[v] / n, mrr[v] / n);
+        println!(
+            "{name:<20} recall@10 {:.4}  MRR@10 {:.4}",
+            recall[v] / n,
+            mrr[v] / n
+        );
     }
     Ok(())
 }

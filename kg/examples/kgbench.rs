@@ -45,44 +45,70 @@ fn read_texts(dir: &Path) -> Vec<String> {
                 out.push(t);
             }
         } else if ext == "jsonl"
-            && let Ok(t) = std::fs::read_to_string(&f) {
-                for line in t.lines() {
-                    if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
-                        && let Some(s) = v.get("text").and_then(|s| s.as_str()) {
-                            out.push(s.to_string());
-                        }
+            && let Ok(t) = std::fs::read_to_string(&f)
+        {
+            for line in t.lines() {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(line)
+                    && let Some(s) = v.get("text").and_then(|s| s.as_str())
+                {
+                    out.push(s.to_string());
                 }
             }
+        }
     }
     out
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let home = PathBuf::from(args.get(1).ok_or("usage: kgbench HOME build|load|link [TEXT_DIR]")?);
+    let home = PathBuf::from(
+        args.get(1)
+            .ok_or("usage: kgbench HOME build|load|link [TEXT_DIR]")?,
+    );
     let mode = args.get(2).map(String::as_str).unwrap_or("load");
     let snap = home.join(clinrag_kg::SNAPSHOT_PATH);
     match mode {
         "build" => {
             let t = Instant::now();
             let g = build_graph(&VocabPaths::from_home(&home))?;
-            println!("build: {:.2} s, {} nodes, {} edges; {}", t.elapsed().as_secs_f64(), g.node_count(), g.edge_count(), rss());
+            println!(
+                "build: {:.2} s, {} nodes, {} edges; {}",
+                t.elapsed().as_secs_f64(),
+                g.node_count(),
+                g.edge_count(),
+                rss()
+            );
             for r in g.reports() {
                 println!("{r}");
             }
             let t = Instant::now();
             snapshot::save(&g, &snap)?;
             let size = std::fs::metadata(&snap)?.len();
-            println!("save: {:.2} s, {:.1} MB", t.elapsed().as_secs_f64(), size as f64 / 1e6);
+            println!(
+                "save: {:.2} s, {:.1} MB",
+                t.elapsed().as_secs_f64(),
+                size as f64 / 1e6
+            );
         }
         "load" | "link" => {
             let before = rss();
             let t = Instant::now();
             let g = Arc::new(snapshot::load(&snap)?);
-            println!("load: {:.3} s, {} nodes, {} edges; before: {before}; after: {}", t.elapsed().as_secs_f64(), g.node_count(), g.edge_count(), rss());
+            println!(
+                "load: {:.3} s, {} nodes, {} edges; before: {before}; after: {}",
+                t.elapsed().as_secs_f64(),
+                g.node_count(),
+                g.edge_count(),
+                rss()
+            );
             let t = Instant::now();
             let linker = Linker::new(g)?;
-            println!("linker build: {:.3} s, {} terms; {}", t.elapsed().as_secs_f64(), linker.term_count(), rss());
+            println!(
+                "linker build: {:.3} s, {} terms; {}",
+                t.elapsed().as_secs_f64(),
+                linker.term_count(),
+                rss()
+            );
             if mode == "link" {
                 let dir = PathBuf::from(args.get(3).ok_or("link needs TEXT_DIR")?);
                 let texts = read_texts(&dir);
@@ -108,7 +134,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     toks += clinrag_kg::tokenize(text).len();
                 }
                 let tsecs = t.elapsed().as_secs_f64();
-                println!("baseline tokenize: {:.2} s = {:.2} MB/s, {toks} tokens", tsecs, bytes as f64 / 1e6 / tsecs);
+                println!(
+                    "baseline tokenize: {:.2} s = {:.2} MB/s, {toks} tokens",
+                    tsecs,
+                    bytes as f64 / 1e6 / tsecs
+                );
                 if let Ok(ont) = clinrag_phenotype::Ontology::load(home.join("vocab/hpo/hp.obo")) {
                     let matcher = clinrag_phenotype::PhenotypeMatcher::new(&ont);
                     let t = Instant::now();
@@ -117,7 +147,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         n += matcher.find(text).len();
                     }
                     let psecs = t.elapsed().as_secs_f64();
-                    println!("baseline clinrag-phenotype PhenotypeMatcher (HPO only): {:.2} s = {:.2} MB/s, {n} mentions", psecs, bytes as f64 / 1e6 / psecs);
+                    println!(
+                        "baseline clinrag-phenotype PhenotypeMatcher (HPO only): {:.2} s = {:.2} MB/s, {n} mentions",
+                        psecs,
+                        bytes as f64 / 1e6 / psecs
+                    );
                 }
                 println!(
                     "link: {} texts, {:.2} MB in {:.2} s = {:.2} MB/s, {} mentions ({} negated); {}",

@@ -56,12 +56,22 @@ impl VocabPaths {
 }
 
 fn missing(path: &Path) -> LoadReport {
-    let mut r = LoadReport::new(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+    let mut r = LoadReport::new(
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    );
     r.note(format!("{} is missing: source not loaded", path.display()));
     r
 }
 
-fn concept(vocab: Vocab, code: String, label: String, synonyms: Vec<String>, detail: Detail) -> Node {
+fn concept(
+    vocab: Vocab,
+    code: String,
+    label: String,
+    synonyms: Vec<String>,
+    detail: Detail,
+) -> Node {
     Node {
         kind: NodeKind::Concept,
         vocab,
@@ -84,7 +94,11 @@ pub fn add_icd10cm(g: &mut ConceptGraph, icd: Icd10cm) {
             c.code.clone(),
             c.label.clone(),
             c.notes.inclusion_terms.clone(),
-            Detail::Icd { level: c.level, billable: c.billable, notes: c.notes.clone() },
+            Detail::Icd {
+                level: c.level,
+                billable: c.billable,
+                notes: c.notes.clone(),
+            },
         ));
         nodes.push(n);
     }
@@ -93,7 +107,10 @@ pub fn add_icd10cm(g: &mut ConceptGraph, icd: Icd10cm) {
         if let Some(p) = c.parent.as_ref().and_then(|p| at.get(p)) {
             g.add_edge(nodes[k], nodes[*p], Edge::new(EdgeKind::IsA));
         }
-        for (kind, notes) in [(EdgeKind::Excludes1, &c.notes.excludes1), (EdgeKind::Excludes2, &c.notes.excludes2)] {
+        for (kind, notes) in [
+            (EdgeKind::Excludes1, &c.notes.excludes1),
+            (EdgeKind::Excludes2, &c.notes.excludes2),
+        ] {
             for note in notes {
                 for r in note_references(note) {
                     match resolve_reference(&r, &at) {
@@ -107,7 +124,11 @@ pub fn add_icd10cm(g: &mut ConceptGraph, icd: Icd10cm) {
                         None => {
                             unresolved += 1;
                             if unresolved <= 3 {
-                                report.note(format!("line {}: {} note refers to unknown code {r}", c.line, kind.name()));
+                                report.note(format!(
+                                    "line {}: {} note refers to unknown code {r}",
+                                    c.line,
+                                    kind.name()
+                                ));
                             }
                         }
                     }
@@ -124,7 +145,13 @@ pub fn add_icd10cm(g: &mut ConceptGraph, icd: Icd10cm) {
 pub fn add_atc(g: &mut ConceptGraph, atc: &Atc) {
     let mut idx = HashMap::new();
     for c in &atc.codes {
-        let n = g.add_node(concept(Vocab::Atc, c.code.clone(), c.label.clone(), Vec::new(), Detail::Atc { level: c.level }));
+        let n = g.add_node(concept(
+            Vocab::Atc,
+            c.code.clone(),
+            c.label.clone(),
+            Vec::new(),
+            Detail::Atc { level: c.level },
+        ));
         idx.insert(c.code.clone(), n);
     }
     for c in &atc.codes {
@@ -137,7 +164,13 @@ pub fn add_atc(g: &mut ConceptGraph, atc: &Atc) {
 
 /// Adds HPO terms (obsolete ones too, with `maps_to` to their replacement) and their hierarchy.
 pub fn add_hpo(g: &mut ConceptGraph, ont: &Ontology) {
-    let mut report = LoadReport::new(ont.source().rsplit('/').next().unwrap_or("hp.obo").to_string());
+    let mut report = LoadReport::new(
+        ont.source()
+            .rsplit('/')
+            .next()
+            .unwrap_or("hp.obo")
+            .to_string(),
+    );
     for w in ont.warnings() {
         report.skip(w.line, w.message.clone());
     }
@@ -155,7 +188,10 @@ pub fn add_hpo(g: &mut ConceptGraph, ont: &Ontology) {
             code(t.id),
             t.name.clone(),
             synonyms,
-            Detail::Hpo { obsolete: t.obsolete, replaced_by: t.replaced_by.map(|r| r.to_string()) },
+            Detail::Hpo {
+                obsolete: t.obsolete,
+                replaced_by: t.replaced_by.map(|r| r.to_string()),
+            },
         ));
         idx.insert(t.id, n);
         report.loaded += 1;
@@ -195,7 +231,14 @@ pub fn add_diseases(g: &mut ConceptGraph, ann: &Annotations) {
             DiseaseId::Omim(n) => (Vocab::Omim, n.to_string()),
             DiseaseId::Orpha(n) => (Vocab::Orpha, n.to_string()),
         };
-        let dn = g.add_node(Node { kind: NodeKind::Disease, vocab, code, label: d.name.clone(), synonyms: Vec::new(), detail: Detail::None });
+        let dn = g.add_node(Node {
+            kind: NodeKind::Disease,
+            vocab,
+            code,
+            label: d.name.clone(),
+            synonyms: Vec::new(),
+            detail: Detail::None,
+        });
         report.loaded += 1;
         for p in &d.phenotypes {
             let Some(pn) = g.find(Vocab::Hpo, &format!("{:07}", p.term.number())) else {
@@ -209,7 +252,9 @@ pub fn add_diseases(g: &mut ConceptGraph, ann: &Annotations) {
         }
     }
     if missing_terms > 0 {
-        report.note(format!("{missing_terms} annotations to HPO terms not in the graph"));
+        report.note(format!(
+            "{missing_terms} annotations to HPO terms not in the graph"
+        ));
     }
     g.add_report(report);
 }
@@ -219,7 +264,10 @@ pub fn add_diseases(g: &mut ConceptGraph, ann: &Annotations) {
 pub fn build_graph(paths: &VocabPaths) -> Result<ConceptGraph> {
     let mut g = ConceptGraph::new();
     if paths.icd10cm_tabular.exists() {
-        let list = paths.icd10cm_code_list.exists().then_some(paths.icd10cm_code_list.as_path());
+        let list = paths
+            .icd10cm_code_list
+            .exists()
+            .then_some(paths.icd10cm_code_list.as_path());
         add_icd10cm(&mut g, load_icd10cm(&paths.icd10cm_tabular, list)?);
     } else {
         g.add_report(missing(&paths.icd10cm_tabular));
@@ -230,12 +278,21 @@ pub fn build_graph(paths: &VocabPaths) -> Result<ConceptGraph> {
         atc
     } else {
         g.add_report(missing(&paths.atc));
-        Atc { codes: Vec::new(), report: LoadReport::default() }
+        Atc {
+            codes: Vec::new(),
+            report: LoadReport::default(),
+        }
     };
     if paths.mesh.exists() {
         let mesh = load_mesh(&paths.mesh)?;
         for d in &mesh.descriptors {
-            g.add_node(concept(Vocab::Mesh, d.id.clone(), d.name.clone(), Vec::new(), Detail::None));
+            g.add_node(concept(
+                Vocab::Mesh,
+                d.id.clone(),
+                d.name.clone(),
+                Vec::new(),
+                Detail::None,
+            ));
         }
         g.add_report(mesh.report);
     } else {
@@ -245,7 +302,8 @@ pub fn build_graph(paths: &VocabPaths) -> Result<ConceptGraph> {
         let ont = Ontology::load(&paths.hpo_obo).map_err(|e| KgError::Phenotype(e.to_string()))?;
         add_hpo(&mut g, &ont);
         if paths.hpoa.exists() {
-            let ann = Annotations::load(&paths.hpoa, &ont).map_err(|e| KgError::Phenotype(e.to_string()))?;
+            let ann = Annotations::load(&paths.hpoa, &ont)
+                .map_err(|e| KgError::Phenotype(e.to_string()))?;
             add_diseases(&mut g, &ann);
         } else {
             g.add_report(missing(&paths.hpoa));
@@ -263,7 +321,10 @@ pub fn build_graph(paths: &VocabPaths) -> Result<ConceptGraph> {
 fn clinical_names(g: &ConceptGraph) -> HashSet<String> {
     let mut out = HashSet::new();
     for n in g.graph().node_weights() {
-        if matches!(n.vocab, Vocab::Hpo | Vocab::Icd10cm | Vocab::Mesh | Vocab::Omim | Vocab::Orpha) {
+        if matches!(
+            n.vocab,
+            Vocab::Hpo | Vocab::Icd10cm | Vocab::Mesh | Vocab::Omim | Vocab::Orpha
+        ) {
             out.insert(normalize_term(&n.label));
             for s in &n.synonyms {
                 out.insert(normalize_term(s));
@@ -280,7 +341,9 @@ pub fn add_label_equivalences(g: &mut ConceptGraph) {
     for i in g.graph().node_indices() {
         let n = &g.graph()[i];
         let ok = match (&n.vocab, &n.detail) {
-            (Vocab::Icd10cm, Detail::Icd { level, .. }) => matches!(level, IcdLevel::Category | IcdLevel::Subcategory),
+            (Vocab::Icd10cm, Detail::Icd { level, .. }) => {
+                matches!(level, IcdLevel::Category | IcdLevel::Subcategory)
+            }
             (Vocab::Hpo, Detail::Hpo { obsolete, .. }) => !obsolete,
             (Vocab::Mesh, _) => true,
             _ => false,
@@ -289,10 +352,10 @@ pub fn add_label_equivalences(g: &mut ConceptGraph) {
             continue;
         }
         let mut key = normalize_term(&n.label);
-        if n.vocab == Vocab::Icd10cm {
-            if let Some(k) = key.strip_suffix(" unspecified") {
-                key = k.to_string();
-            }
+        if n.vocab == Vocab::Icd10cm
+            && let Some(k) = key.strip_suffix(" unspecified")
+        {
+            key = k.to_string();
         }
         groups.entry(key).or_default().push((n.vocab, i));
     }
@@ -305,7 +368,10 @@ pub fn add_label_equivalences(g: &mut ConceptGraph) {
         for (a, ia) in members {
             for (b, ib) in members {
                 // One edge per pair of vocabularies, HPO -> ICD-10-CM -> MeSH.
-                if a < b && !(*a == Vocab::Icd10cm && members.iter().filter(|(v, _)| *v == Vocab::Icd10cm).count() > 2) {
+                if a < b
+                    && !(*a == Vocab::Icd10cm
+                        && members.iter().filter(|(v, _)| *v == Vocab::Icd10cm).count() > 2)
+                {
                     edges.push((*ia, *ib));
                 }
             }
@@ -322,10 +388,26 @@ pub fn add_label_equivalences(g: &mut ConceptGraph) {
 }
 
 fn add_drugs(g: &mut ConceptGraph, paths: &VocabPaths, atc: &Atc) -> Result<()> {
-    let ner = if paths.drug_ner.exists() { Some(load_ner_dictionary(&paths.drug_ner)?) } else { None };
-    let syn = if paths.drug_synonyms.exists() { Some(load_synonyms_dat(&paths.drug_synonyms)?) } else { None };
-    let ndc = if paths.ndc_products.exists() { Some(load_ndc_products(&paths.ndc_products)?) } else { None };
-    for (present, p) in [(ner.is_some(), &paths.drug_ner), (syn.is_some(), &paths.drug_synonyms), (ndc.is_some(), &paths.ndc_products)] {
+    let ner = if paths.drug_ner.exists() {
+        Some(load_ner_dictionary(&paths.drug_ner)?)
+    } else {
+        None
+    };
+    let syn = if paths.drug_synonyms.exists() {
+        Some(load_synonyms_dat(&paths.drug_synonyms)?)
+    } else {
+        None
+    };
+    let ndc = if paths.ndc_products.exists() {
+        Some(load_ndc_products(&paths.ndc_products)?)
+    } else {
+        None
+    };
+    for (present, p) in [
+        (ner.is_some(), &paths.drug_ner),
+        (syn.is_some(), &paths.drug_synonyms),
+        (ndc.is_some(), &paths.ndc_products),
+    ] {
         if !present {
             g.add_report(missing(p));
         }
@@ -344,7 +426,11 @@ fn add_drugs(g: &mut ConceptGraph, paths: &VocabPaths, atc: &Atc) -> Result<()> 
             code,
             d.name.clone(),
             d.synonyms.clone(),
-            Detail::Drug { drugbank: d.drugbank.clone(), mesh: d.mesh.clone(), components: d.components.clone() },
+            Detail::Drug {
+                drugbank: d.drugbank.clone(),
+                mesh: d.mesh.clone(),
+                components: d.components.clone(),
+            },
         ));
         for a in &d.atc {
             if let Some(an) = g.find(Vocab::Atc, a) {
@@ -365,14 +451,24 @@ fn add_drugs(g: &mut ConceptGraph, paths: &VocabPaths, atc: &Atc) -> Result<()> 
             }
             continue;
         }
-        let bn = g.add_node(concept(Vocab::Brand, normalize_term(&b.name).to_uppercase(), b.name.clone(), Vec::new(), Detail::None));
+        let bn = g.add_node(concept(
+            Vocab::Brand,
+            normalize_term(&b.name).to_uppercase(),
+            b.name.clone(),
+            Vec::new(),
+            Detail::None,
+        ));
         for &d in &b.drugs {
             if let Some(&dn) = drug_nodes.get(d) {
                 g.add_edge(bn, dn, Edge::new(EdgeKind::BrandOf));
             }
         }
     }
-    let dropped = names.brands.iter().filter(|b| clinical.contains(&normalize_term(&b.name))).count();
+    let dropped = names
+        .brands
+        .iter()
+        .filter(|b| clinical.contains(&normalize_term(&b.name)))
+        .count();
     for mut r in names.reports {
         if r.source == "drug names -> ATC" {
             r.note(format!("{dropped} \"brand\" names equal to a disease, phenotype or MeSH name left out (homeopathic products named after a condition, chemical synonyms), e.g. {clinical_brands:?}"));

@@ -35,14 +35,31 @@ pub struct Atc {
 /// The ATC level of a code from its length and shape, or `None` if it is not an ATC code.
 pub fn atc_level(code: &str) -> Option<u8> {
     let b = code.as_bytes();
-    let shape = |i: usize, alpha: bool| b.get(i).is_some_and(|c| if alpha { c.is_ascii_uppercase() } else { c.is_ascii_digit() });
+    let shape = |i: usize, alpha: bool| {
+        b.get(i).is_some_and(|c| {
+            if alpha {
+                c.is_ascii_uppercase()
+            } else {
+                c.is_ascii_digit()
+            }
+        })
+    };
     let ok1 = shape(0, true);
     match b.len() {
         1 if ok1 => Some(1),
         3 if ok1 && shape(1, false) && shape(2, false) => Some(2),
         4 if ok1 && shape(1, false) && shape(2, false) && shape(3, true) => Some(3),
-        5 if ok1 && shape(1, false) && shape(2, false) && shape(3, true) && shape(4, true) => Some(4),
-        7 if ok1 && shape(1, false) && shape(2, false) && shape(3, true) && shape(4, true) && shape(5, false) && shape(6, false) => {
+        5 if ok1 && shape(1, false) && shape(2, false) && shape(3, true) && shape(4, true) => {
+            Some(4)
+        }
+        7 if ok1
+            && shape(1, false)
+            && shape(2, false)
+            && shape(3, true)
+            && shape(4, true)
+            && shape(5, false)
+            && shape(6, false) =>
+        {
             Some(5)
         }
         _ => None,
@@ -68,7 +85,10 @@ pub fn load_atc(path: &Path) -> Result<Atc> {
 
 /// Parses ATC CSV text; `path` names the source in errors and the report.
 pub fn parse_atc(text: &str, path: &Path) -> Result<Atc> {
-    let source = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let source = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut report = LoadReport::new(source);
     let mut codes = Vec::new();
     let mut seen = HashSet::new();
@@ -83,7 +103,10 @@ pub fn parse_atc(text: &str, path: &Path) -> Result<Atc> {
             continue;
         };
         if fields.len() < 2 {
-            report.skip(lineno, format!("expected at least 2 fields, found {}", fields.len()));
+            report.skip(
+                lineno,
+                format!("expected at least 2 fields, found {}", fields.len()),
+            );
             continue;
         }
         let code = fields[0].trim().to_string();
@@ -119,7 +142,10 @@ pub fn parse_atc(text: &str, path: &Path) -> Result<Atc> {
         .map(|(i, _)| i)
         .collect();
     if !orphans.is_empty() {
-        report.note(format!("{} codes whose parent is not in the file (kept without a parent)", orphans.len()));
+        report.note(format!(
+            "{} codes whose parent is not in the file (kept without a parent)",
+            orphans.len()
+        ));
     }
     for i in orphans {
         if let Some(c) = codes.get_mut(i) {
@@ -138,7 +164,16 @@ mod tests {
 
     #[test]
     fn levels() {
-        for (code, level) in [("A", Some(1)), ("A01", Some(2)), ("A01A", Some(3)), ("A01AA", Some(4)), ("A01AA01", Some(5)), ("A1", None), ("a01", None), ("A01AA1", None)] {
+        for (code, level) in [
+            ("A", Some(1)),
+            ("A01", Some(2)),
+            ("A01A", Some(3)),
+            ("A01AA", Some(4)),
+            ("A01AA01", Some(5)),
+            ("A1", None),
+            ("a01", None),
+            ("A01AA1", None),
+        ] {
             assert_eq!(atc_level(code), level, "{code}");
         }
     }

@@ -239,7 +239,12 @@ fn ctx_tokens(text: &str) -> Vec<CtxToken> {
                     break;
                 }
             }
-            out.push(CtxToken { start, end: i, word: w, stop: false });
+            out.push(CtxToken {
+                start,
+                end: i,
+                word: w,
+                stop: false,
+            });
         } else {
             if matches!(c, '.' | ';' | ':' | '!' | '?' | '\n') {
                 // A dot between digits ("2.5") is not a sentence end.
@@ -248,7 +253,12 @@ fn ctx_tokens(text: &str) -> Vec<CtxToken> {
                     && chars[i - 1].is_ascii_digit()
                     && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit());
                 if !decimal {
-                    out.push(CtxToken { start: i, end: i + 1, word: c.to_string(), stop: true });
+                    out.push(CtxToken {
+                        start: i,
+                        end: i + 1,
+                        word: c.to_string(),
+                        stop: true,
+                    });
                 }
             }
             i += 1;
@@ -292,7 +302,10 @@ impl ContextRules {
             let mut matched = None;
             if let Some(cands) = self.by_first.get(toks[i].word.as_str()) {
                 for (words, kind) in cands {
-                    let ok = words.iter().enumerate().all(|(k, w)| toks.get(i + k).is_some_and(|t| t.word == *w));
+                    let ok = words
+                        .iter()
+                        .enumerate()
+                        .all(|(k, w)| toks.get(i + k).is_some_and(|t| t.word == *w));
                     if ok {
                         matched = Some((words.len(), *kind));
                         break;
@@ -301,7 +314,11 @@ impl ContextRules {
             }
             match matched {
                 Some((len, kind)) => {
-                    out.push(Found { start: i, end: i + len, kind });
+                    out.push(Found {
+                        start: i,
+                        end: i + len,
+                        kind,
+                    });
                     i += len;
                 }
                 None => i += 1,
@@ -311,7 +328,11 @@ impl ContextRules {
     }
 
     /// The context of each char span in `text`.
-    pub(crate) fn analyze(&self, text: &str, spans: &[(usize, usize)]) -> Vec<(Certainty, Experiencer, Temporality)> {
+    pub(crate) fn analyze(
+        &self,
+        text: &str,
+        spans: &[(usize, usize)],
+    ) -> Vec<(Certainty, Experiencer, Temporality)> {
         let toks = ctx_tokens(text);
         let found = self.find(&toks);
         // stops[i]: scope-ending tokens (punctuation, terminator phrases) in toks[..i].
@@ -326,7 +347,11 @@ impl ContextRules {
         for (i, s) in is_stop.iter().enumerate() {
             stops.push(stops[i] + usize::from(*s));
         }
-        let ctx = Ctx { toks: &toks, found: &found, stops: &stops };
+        let ctx = Ctx {
+            toks: &toks,
+            found: &found,
+            stops: &stops,
+        };
         spans.iter().map(|&(s, e)| ctx.one(s, e)).collect()
     }
 }
@@ -340,14 +365,24 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn stop_between(&self, a: usize, b: usize) -> bool {
-        a < b && self.stops.get(b).zip(self.stops.get(a)).is_some_and(|(y, x)| y > x)
+        a < b
+            && self
+                .stops
+                .get(b)
+                .zip(self.stops.get(a))
+                .is_some_and(|(y, x)| y > x)
     }
 
     fn one(&self, s: usize, e: usize) -> (Certainty, Experiencer, Temporality) {
         let toks = self.toks;
         let m0 = toks.partition_point(|t| t.end <= s);
         let m1 = toks.partition_point(|t| t.start < e).max(m0 + 1);
-        let certainty_trigger = |k: Kind| matches!(k, Kind::PreNeg | Kind::PostNeg | Kind::PrePossible | Kind::PostPossible);
+        let certainty_trigger = |k: Kind| {
+            matches!(
+                k,
+                Kind::PreNeg | Kind::PostNeg | Kind::PrePossible | Kind::PostPossible
+            )
+        };
         let mut certainty = Certainty::Affirmed;
         let mut experiencer = Experiencer::Patient;
         let mut temporality = Temporality::Current;
@@ -366,12 +401,21 @@ impl Ctx<'_> {
             let cut = |pred: &dyn Fn(Kind) -> bool| later.iter().any(|g| pred(g.kind));
             match f.kind {
                 Kind::PreNeg | Kind::PrePossible
-                    if gap <= PRE_WINDOW && !cut(&certainty_trigger) && best_pre_certainty.is_none_or(|b| f.end > b) =>
+                    if gap <= PRE_WINDOW
+                        && !cut(&certainty_trigger)
+                        && best_pre_certainty.is_none_or(|b| f.end > b) =>
                 {
                     best_pre_certainty = Some(f.end);
-                    certainty = if f.kind == Kind::PreNeg { Certainty::Negated } else { Certainty::Possible };
+                    certainty = if f.kind == Kind::PreNeg {
+                        Certainty::Negated
+                    } else {
+                        Certainty::Possible
+                    };
                 }
-                Kind::PreHistorical if gap <= PRE_WINDOW && !cut(&|k| certainty_trigger(k) || k == Kind::PreHistorical) => {
+                Kind::PreHistorical
+                    if gap <= PRE_WINDOW
+                        && !cut(&|k| certainty_trigger(k) || k == Kind::PreHistorical) =>
+                {
                     temporality = Temporality::Historical;
                 }
                 Kind::PreFamily if gap <= FAMILY_WINDOW => experiencer = Experiencer::Family,
@@ -380,7 +424,13 @@ impl Ctx<'_> {
         }
         if certainty == Certainty::Affirmed {
             let from = self.found.partition_point(|f| f.start < m1);
-            for f in self.found.get(from..).unwrap_or_default().iter().take_while(|f| f.start - m1 <= POST_WINDOW) {
+            for f in self
+                .found
+                .get(from..)
+                .unwrap_or_default()
+                .iter()
+                .take_while(|f| f.start - m1 <= POST_WINDOW)
+            {
                 let question = toks.get(f.start).is_some_and(|t| t.word == "?");
                 if question {
                     if f.start == m1 {

@@ -6,7 +6,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::io::{BufReader, Read};
 use std::path::Path;
 
-
 use crate::atc::Atc;
 use crate::error::{KgError, Result};
 use crate::pickle;
@@ -83,7 +82,9 @@ pub struct NerVariant {
 }
 
 fn file_name(path: &Path) -> String {
-    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// Reads the bz2-compressed pickle of the drug NER dictionary.
@@ -93,42 +94,68 @@ pub fn load_ner_dictionary(path: &Path) -> Result<NerDictionary> {
     bzip2::read::BzDecoder::new(BufReader::new(file))
         .read_to_end(&mut bytes)
         .map_err(|e| KgError::parse(path, 0, format!("not bzip2 data: {e}")))?;
-    let v = pickle::from_slice(&bytes).map_err(|e| KgError::parse(path, 0, format!("bad pickle at {e}")))?;
+    let v = pickle::from_slice(&bytes)
+        .map_err(|e| KgError::parse(path, 0, format!("bad pickle at {e}")))?;
     ner_from_value(&v).map_err(|m| KgError::parse(path, 0, m))
 }
 
 fn str_list(v: &pickle::Value) -> Vec<String> {
-    v.items().unwrap_or_default().iter().filter_map(|x| x.as_str().map(str::to_string)).collect()
+    v.items()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|x| x.as_str().map(str::to_string))
+        .collect()
 }
 
 /// Converts the decoded pickle into the typed dictionary.
 pub fn ner_from_value(v: &pickle::Value) -> std::result::Result<NerDictionary, String> {
-    let section = |name: &str| v.get(name).ok_or_else(|| format!("the pickle has no {name:?} dict"));
+    let section = |name: &str| {
+        v.get(name)
+            .ok_or_else(|| format!("the pickle has no {name:?} dict"))
+    };
     let mut out = NerDictionary::default();
     let vc = section("drug_variant_to_canonical")?;
-    for (k, val) in vc.dict().ok_or("drug_variant_to_canonical is not a dict")?.iter() {
+    for (k, val) in vc
+        .dict()
+        .ok_or("drug_variant_to_canonical is not a dict")?
+        .iter()
+    {
         if let Some(k) = k.as_str() {
-            out.drug_variant_to_canonical.insert(k.to_string(), str_list(val));
+            out.drug_variant_to_canonical
+                .insert(k.to_string(), str_list(val));
         }
     }
     let cd = section("drug_canonical_to_data")?;
-    for (k, val) in cd.dict().ok_or("drug_canonical_to_data is not a dict")?.iter() {
+    for (k, val) in cd
+        .dict()
+        .ok_or("drug_canonical_to_data is not a dict")?
+        .iter()
+    {
         if let Some(k) = k.as_str() {
             let field = |f: &str| val.get(f).and_then(|x| x.as_str().map(str::to_string));
             out.drug_canonical_to_data.insert(
                 k.to_string(),
-                NerCanonical { name: field("name"), drugbank_id: field("drugbank_id"), mesh_id: field("mesh_id") },
+                NerCanonical {
+                    name: field("name"),
+                    drugbank_id: field("drugbank_id"),
+                    mesh_id: field("mesh_id"),
+                },
             );
         }
     }
     if let Some(vd) = v.get("drug_variant_to_variant_data") {
-        for (k, val) in vd.dict().ok_or("drug_variant_to_variant_data is not a dict")?.iter() {
+        for (k, val) in vd
+            .dict()
+            .ok_or("drug_variant_to_variant_data is not a dict")?
+            .iter()
+        {
             if let Some(k) = k.as_str() {
                 let is_brand = match val.get("is_brand") {
                     Some(pickle::Value::Bool(b)) => Some(b),
                     _ => None,
                 };
-                out.drug_variant_to_variant_data.insert(k.to_string(), NerVariant { is_brand });
+                out.drug_variant_to_variant_data
+                    .insert(k.to_string(), NerVariant { is_brand });
             }
         }
     }
@@ -139,10 +166,14 @@ pub fn ner_from_value(v: &pickle::Value) -> std::result::Result<NerDictionary, S
 pub fn load_synonyms_dat(path: &Path) -> Result<HashMap<String, String>> {
     let bytes = std::fs::read(path).map_err(|e| KgError::io(path, e))?;
     let v = pickle::from_slice(&bytes).map_err(|e| {
-        let line = bytes.get(..e.offset).map_or(0, |b| b.iter().filter(|c| **c == b'\n').count() + 1);
+        let line = bytes
+            .get(..e.offset)
+            .map_or(0, |b| b.iter().filter(|c| **c == b'\n').count() + 1);
         KgError::parse(path, line, format!("bad pickle at {e}"))
     })?;
-    let d = v.dict().ok_or_else(|| KgError::parse(path, 1, "the pickle is not a dict"))?;
+    let d = v
+        .dict()
+        .ok_or_else(|| KgError::parse(path, 1, "the pickle is not a dict"))?;
     Ok(d.iter()
         .filter_map(|(k, v)| Some((k.as_str()?.to_string(), v.as_str()?.to_string())))
         .collect())
@@ -181,7 +212,12 @@ pub fn parse_ndc_products(text: &str, path: &Path) -> Result<(Vec<NdcProduct>, L
             .position(|c| c.eq_ignore_ascii_case(name))
             .ok_or_else(|| KgError::parse(path, 1, format!("header has no {name} column")))
     };
-    let (c_type, c_prop, c_nonprop, c_subst) = (col("PRODUCTTYPENAME")?, col("PROPRIETARYNAME")?, col("NONPROPRIETARYNAME")?, col("SUBSTANCENAME")?);
+    let (c_type, c_prop, c_nonprop, c_subst) = (
+        col("PRODUCTTYPENAME")?,
+        col("PROPRIETARYNAME")?,
+        col("NONPROPRIETARYNAME")?,
+        col("SUBSTANCENAME")?,
+    );
     let mut out = Vec::new();
     let mut other_types = 0usize;
     for (i, line) in lines {
@@ -192,7 +228,14 @@ pub fn parse_ndc_products(text: &str, path: &Path) -> Result<(Vec<NdcProduct>, L
         }
         let f: Vec<&str> = line.split('\t').collect();
         if f.len() < cols.len() {
-            report.skip(lineno, format!("expected {} tab-separated fields, found {}", cols.len(), f.len()));
+            report.skip(
+                lineno,
+                format!(
+                    "expected {} tab-separated fields, found {}",
+                    cols.len(),
+                    f.len()
+                ),
+            );
             continue;
         }
         let kind = f[c_type];
@@ -201,7 +244,11 @@ pub fn parse_ndc_products(text: &str, path: &Path) -> Result<(Vec<NdcProduct>, L
             report.skipped += 1;
             continue;
         }
-        let substances: Vec<String> = f[c_subst].split(';').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        let substances: Vec<String> = f[c_subst]
+            .split(';')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
         if f[c_prop].trim().is_empty() || substances.is_empty() {
             report.skip(lineno, "no proprietary name or no substance");
             continue;
@@ -222,14 +269,74 @@ pub fn parse_ndc_products(text: &str, path: &Path) -> Result<(Vec<NdcProduct>, L
 
 /// Salt, ester and hydrate words stripped from the end of a substance name.
 const SALTS: &[&str] = &[
-    "hydrochloride", "hcl", "dihydrochloride", "hydrobromide", "sodium", "disodium", "potassium", "calcium", "magnesium",
-    "succinate", "tartrate", "bitartrate", "maleate", "mesylate", "mesilate", "besylate", "besilate", "citrate", "sulfate",
-    "phosphate", "acetate", "fumarate", "bromide", "hyclate", "lactate", "gluconate", "dipropionate", "propionate",
-    "valerate", "furoate", "decanoate", "enanthate", "cypionate", "palmitate", "pamoate", "xinafoate", "tromethamine",
-    "trometamol", "nitrate", "oxalate", "malate", "embonate", "napsylate", "camsylate", "benzoate", "stearate",
-    "estolate", "ethylsuccinate", "monohydrate", "dihydrate", "trihydrate", "hemihydrate", "anhydrous", "hydrate",
-    "tosylate", "edisylate", "mandelate", "lysine", "meglumine", "sesquihydrate", "pivoxil", "axetil", "monosodium",
-    "trisodium", "chloride", "bisulfate", "hemifumarate", "hydroxide",
+    "hydrochloride",
+    "hcl",
+    "dihydrochloride",
+    "hydrobromide",
+    "sodium",
+    "disodium",
+    "potassium",
+    "calcium",
+    "magnesium",
+    "succinate",
+    "tartrate",
+    "bitartrate",
+    "maleate",
+    "mesylate",
+    "mesilate",
+    "besylate",
+    "besilate",
+    "citrate",
+    "sulfate",
+    "phosphate",
+    "acetate",
+    "fumarate",
+    "bromide",
+    "hyclate",
+    "lactate",
+    "gluconate",
+    "dipropionate",
+    "propionate",
+    "valerate",
+    "furoate",
+    "decanoate",
+    "enanthate",
+    "cypionate",
+    "palmitate",
+    "pamoate",
+    "xinafoate",
+    "tromethamine",
+    "trometamol",
+    "nitrate",
+    "oxalate",
+    "malate",
+    "embonate",
+    "napsylate",
+    "camsylate",
+    "benzoate",
+    "stearate",
+    "estolate",
+    "ethylsuccinate",
+    "monohydrate",
+    "dihydrate",
+    "trihydrate",
+    "hemihydrate",
+    "anhydrous",
+    "hydrate",
+    "tosylate",
+    "edisylate",
+    "mandelate",
+    "lysine",
+    "meglumine",
+    "sesquihydrate",
+    "pivoxil",
+    "axetil",
+    "monosodium",
+    "trisodium",
+    "chloride",
+    "bisulfate",
+    "hemifumarate",
+    "hydroxide",
 ];
 
 /// United States names and their international (INN/ATC) counterparts.
@@ -281,7 +388,10 @@ const US_INN: &[(&str, &str)] = &[
     ("cyanocobalamin", "cyanocobalamin"),
     ("phenobarbital", "phenobarbital"),
     ("acetylcysteine", "acetylcysteine"),
-    ("sulfamethoxazole trimethoprim", "sulfamethoxazole and trimethoprim"),
+    (
+        "sulfamethoxazole trimethoprim",
+        "sulfamethoxazole and trimethoprim",
+    ),
     ("oxtriphylline", "choline theophyllinate"),
     ("colistimethate", "colistin"),
     ("metaproterenol", "orciprenaline"),
@@ -307,9 +417,16 @@ pub fn split_combination(name: &str) -> Vec<String> {
     let lower = name.to_lowercase();
     let mut parts = vec![lower];
     for sep in [";", "/", ", and ", " and ", ","] {
-        parts = parts.iter().flat_map(|p| p.split(sep).map(str::to_string).collect::<Vec<_>>()).collect();
+        parts = parts
+            .iter()
+            .flat_map(|p| p.split(sep).map(str::to_string).collect::<Vec<_>>())
+            .collect();
     }
-    let mut out: Vec<String> = parts.iter().map(|p| normalize_term(p)).filter(|p| !p.is_empty()).collect();
+    let mut out: Vec<String> = parts
+        .iter()
+        .map(|p| normalize_term(p))
+        .filter(|p| !p.is_empty())
+        .collect();
     out.sort();
     out.dedup();
     out
@@ -322,7 +439,10 @@ pub fn strip_salts(norm: &str) -> String {
     while words.len() > 1 {
         let Some(last) = words.last() else { break };
         // Words are normalised (plural "s" removed), so compare both forms.
-        if SALTS.iter().any(|s| *s == *last || s.strip_suffix('s') == Some(last)) {
+        if SALTS
+            .iter()
+            .any(|s| *s == *last || s.strip_suffix('s') == Some(last))
+        {
             words.pop();
         } else {
             break;
@@ -343,10 +463,16 @@ impl AtcNameIndex {
         let mut by_name: HashMap<String, Vec<String>> = HashMap::new();
         for c in atc.codes.iter().filter(|c| c.level == 5) {
             let lower = c.label.to_lowercase();
-            if lower.contains("combination") || lower.starts_with("various") || lower.contains("other ") {
+            if lower.contains("combination")
+                || lower.starts_with("various")
+                || lower.contains("other ")
+            {
                 continue;
             }
-            by_name.entry(normalize_term(&c.label)).or_default().push(c.code.clone());
+            by_name
+                .entry(normalize_term(&c.label))
+                .or_default()
+                .push(c.code.clone());
         }
         let mut us_inn: HashMap<String, Vec<String>> = HashMap::new();
         for (us, inn) in US_INN {
@@ -381,7 +507,11 @@ impl AtcNameIndex {
 
     /// Whether a normalised name is an ATC substance name (directly or via US/INN).
     pub fn is_substance_name(&self, norm: &str) -> bool {
-        self.by_name.contains_key(norm) || self.us_inn.get(norm).is_some_and(|v| v.iter().any(|n| self.by_name.contains_key(n)))
+        self.by_name.contains_key(norm)
+            || self
+                .us_inn
+                .get(norm)
+                .is_some_and(|v| v.iter().any(|n| self.by_name.contains_key(n)))
     }
 }
 
@@ -400,12 +530,22 @@ impl Merger {
         if single.is_empty() {
             return None;
         }
-        let key = if comps.len() > 1 { comps.iter().map(|c| strip_salts(c)).collect::<Vec<_>>().join(" / ") } else { strip_salts(&single) };
+        let key = if comps.len() > 1 {
+            comps
+                .iter()
+                .map(|c| strip_salts(c))
+                .collect::<Vec<_>>()
+                .join(" / ")
+        } else {
+            strip_salts(&single)
+        };
         if let Some(&i) = self.by_key.get(&key) {
             if let Some(d) = self.drugs.get_mut(i)
-                && !d.name.eq_ignore_ascii_case(name) && !d.synonyms.iter().any(|s| s.eq_ignore_ascii_case(name)) {
-                    d.synonyms.push(name.to_string());
-                }
+                && !d.name.eq_ignore_ascii_case(name)
+                && !d.synonyms.iter().any(|s| s.eq_ignore_ascii_case(name))
+            {
+                d.synonyms.push(name.to_string());
+            }
             return Some(i);
         }
         let i = self.drugs.len();
@@ -432,13 +572,17 @@ impl Merger {
             return;
         }
         let i = *self.brand_by_key.entry(key).or_insert_with(|| {
-            self.brands.push(Brand { name: name.to_string(), drugs: Vec::new() });
+            self.brands.push(Brand {
+                name: name.to_string(),
+                drugs: Vec::new(),
+            });
             self.brands.len() - 1
         });
         if let Some(b) = self.brands.get_mut(i)
-            && !b.drugs.contains(&drug) {
-                b.drugs.push(drug);
-            }
+            && !b.drugs.contains(&drug)
+        {
+            b.drugs.push(drug);
+        }
     }
 }
 
@@ -481,24 +625,36 @@ pub fn merge_drug_names(
                 rep.loaded += 1;
             }
         }
-        let mut variants: Vec<(&String, &Vec<String>)> = ner.drug_variant_to_canonical.iter().collect();
+        let mut variants: Vec<(&String, &Vec<String>)> =
+            ner.drug_variant_to_canonical.iter().collect();
         variants.sort_by(|a, b| a.0.cmp(b.0));
         let (mut syn, mut brand) = (0usize, 0usize);
         for (n, (variant, canons)) in variants.into_iter().enumerate() {
             for c in canons {
                 let Some(data) = ner.drug_canonical_to_data.get(c) else {
-                    rep.skip(n + 1, format!("variant {variant:?} points to unknown canonical {c:?}"));
+                    rep.skip(
+                        n + 1,
+                        format!("variant {variant:?} points to unknown canonical {c:?}"),
+                    );
                     continue;
                 };
                 let cname = data.name.clone().unwrap_or_else(|| c.clone());
                 let Some(i) = m.drug(&cname) else { continue };
                 let vnorm = normalize_term(variant);
-                let flagged = ner.drug_variant_to_variant_data.get(variant).and_then(|v| v.is_brand);
+                let flagged = ner
+                    .drug_variant_to_variant_data
+                    .get(variant)
+                    .and_then(|v| v.is_brand);
                 // Only variants flagged as brands become brands; the rest (INN names, salts,
                 // chemical names) are synonyms. Brands also come from synonyms.dat and NDC.
                 let is_synonym = flagged != Some(true);
                 if is_synonym {
-                    if vnorm != m.drugs.get(i).map(|d| normalize_term(&d.name)).unwrap_or_default() {
+                    if vnorm
+                        != m.drugs
+                            .get(i)
+                            .map(|d| normalize_term(&d.name))
+                            .unwrap_or_default()
+                    {
                         if let Some(d) = m.drugs.get_mut(i) {
                             d.synonyms.push(variant.clone());
                         }
@@ -532,11 +688,14 @@ pub fn merge_drug_names(
                 rep.loaded += 1;
                 continue;
             }
-            if index.is_substance_name(&norm) || strip_salts(&norm) == strip_salts(&normalize_term(generic)) {
+            if index.is_substance_name(&norm)
+                || strip_salts(&norm) == strip_salts(&normalize_term(generic))
+            {
                 if let Some(d) = m.drugs.get_mut(i)
-                    && !d.synonyms.iter().any(|s| normalize_term(s) == norm) {
-                        d.synonyms.push(name.to_lowercase());
-                    }
+                    && !d.synonyms.iter().any(|s| normalize_term(s) == norm)
+                {
+                    d.synonyms.push(name.to_lowercase());
+                }
             } else {
                 m.brand(&title_case(name), i);
             }
@@ -555,20 +714,25 @@ pub fn merge_drug_names(
                 continue;
             }
             let combined = p.substances.join("; ");
-            let Some(i) = m.drug(&title_case(&combined)) else { continue };
+            let Some(i) = m.drug(&title_case(&combined)) else {
+                continue;
+            };
             if normalize_term(&p.proprietary) != normalize_term(&p.nonproprietary) {
                 m.brand(&p.proprietary, i);
             }
         }
         if many > 0 {
-            rep.note(format!("{many} products with more than 5 substances (homeopathic mixtures) not used"));
+            rep.note(format!(
+                "{many} products with more than 5 substances (homeopathic mixtures) not used"
+            ));
         }
         reports.push(rep_finish(&mut rep));
     }
 
     // Map every drug to ATC.
     let mut rep = LoadReport::new("drug names -> ATC");
-    let (mut singles, mut singles_mapped, mut combos, mut combos_mapped) = (0usize, 0usize, 0usize, 0usize);
+    let (mut singles, mut singles_mapped, mut combos, mut combos_mapped) =
+        (0usize, 0usize, 0usize, 0usize);
     let mut unmapped_examples = Vec::new();
     for d in &mut m.drugs {
         let extra: Vec<String> = d.synonyms.iter().map(|s| normalize_term(s)).collect();
@@ -608,7 +772,11 @@ pub fn merge_drug_names(
     ));
     rep.note(format!("{} brand names", m.brands.len()));
     reports.push(rep);
-    DrugNames { drugs: m.drugs, brands: m.brands, reports }
+    DrugNames {
+        drugs: m.drugs,
+        brands: m.brands,
+        reports,
+    }
 }
 
 fn rep_finish(rep: &mut LoadReport) -> LoadReport {
@@ -627,26 +795,44 @@ mod tests {
 
     #[test]
     fn salts_and_combinations() {
-        assert_eq!(strip_salts(&normalize_term("Metoprolol Succinate")), "metoprolol");
+        assert_eq!(
+            strip_salts(&normalize_term("Metoprolol Succinate")),
+            "metoprolol"
+        );
         assert_eq!(strip_salts(&normalize_term("sodium")), "sodium");
-        assert_eq!(split_combination("Abacavir, Dolutegravir, and Lamivudine"), vec!["abacavir", "dolutegravir", "lamivudine"]);
-        assert_eq!(split_combination("ACETAMINOPHEN/CODEINE"), vec!["acetaminophen", "codeine"]);
+        assert_eq!(
+            split_combination("Abacavir, Dolutegravir, and Lamivudine"),
+            vec!["abacavir", "dolutegravir", "lamivudine"]
+        );
+        assert_eq!(
+            split_combination("ACETAMINOPHEN/CODEINE"),
+            vec!["acetaminophen", "codeine"]
+        );
     }
 
     #[test]
     fn maps_us_names_salts_and_combos() {
         let atc = atc();
-        let syns: HashMap<String, String> = [("TYLENOL", "ACETAMINOPHEN"), ("PARACETAMOL", "ACETAMINOPHEN"), ("LOPRESSOR", "METOPROLOL TARTRATE")]
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect();
+        let syns: HashMap<String, String> = [
+            ("TYLENOL", "ACETAMINOPHEN"),
+            ("PARACETAMOL", "ACETAMINOPHEN"),
+            ("LOPRESSOR", "METOPROLOL TARTRATE"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
         let products = vec![NdcProduct {
             proprietary: "Tylenol with Codeine".into(),
             nonproprietary: "acetaminophen and codeine phosphate".into(),
             substances: vec!["ACETAMINOPHEN".into(), "CODEINE PHOSPHATE".into()],
             line: 2,
         }];
-        let names = merge_drug_names(None, Some((&syns, Path::new("synonyms.dat"))), Some((&products, LoadReport::new("product.txt"))), &atc);
+        let names = merge_drug_names(
+            None,
+            Some((&syns, Path::new("synonyms.dat"))),
+            Some((&products, LoadReport::new("product.txt"))),
+            &atc,
+        );
         let find = |k: &str| names.drugs.iter().find(|d| d.key == k).unwrap();
         assert_eq!(find("acetaminophen").atc, vec!["N02BE01"]);
         assert_eq!(find("metoprolol").atc, vec!["C07AB02"]);
@@ -655,8 +841,15 @@ mod tests {
         assert_eq!(combo.atc, vec!["N02BE01", "R05DA04"]);
         let brand = names.brands.iter().find(|b| b.name == "Tylenol").unwrap();
         assert_eq!(names.drugs[brand.drugs[0]].key, "acetaminophen");
-        assert!(names.brands.iter().all(|b| b.name != "Paracetamol"), "an INN name is a synonym, not a brand");
+        assert!(
+            names.brands.iter().all(|b| b.name != "Paracetamol"),
+            "an INN name is a synonym, not a brand"
+        );
         let mapping = names.reports.last().unwrap();
-        assert!(mapping.notes[0].starts_with("2 of 2 single substances"), "{:?}", mapping.notes);
+        assert!(
+            mapping.notes[0].starts_with("2 of 2 single substances"),
+            "{:?}",
+            mapping.notes
+        );
     }
 }

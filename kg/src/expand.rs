@@ -54,7 +54,12 @@ pub struct ExpandOptions {
 
 impl Default for ExpandOptions {
     fn default() -> Self {
-        ExpandOptions { max_synonyms: 3, max_parents: 1, max_children: 2, max_terms: 12 }
+        ExpandOptions {
+            max_synonyms: 3,
+            max_parents: 1,
+            max_children: 2,
+            max_terms: 12,
+        }
     }
 }
 
@@ -78,18 +83,35 @@ impl Linker {
                 if !seen_concepts.insert(c.id.clone()) {
                     continue;
                 }
-                explanations.push(format!("matched {} {} via {}", c.id, c.label, c.matched_via));
+                explanations.push(format!(
+                    "matched {} {} via {}",
+                    c.id, c.label, c.matched_via
+                ));
                 concepts.push(c.clone());
-                let Some(vocab) = Vocab::from_prefix(&c.vocab) else { continue };
+                let Some(vocab) = Vocab::from_prefix(&c.vocab) else {
+                    continue;
+                };
                 // Expand only vocabularies with clinical names and hierarchies.
-                if !matches!(vocab, Vocab::Hpo | Vocab::Icd10cm | Vocab::Mesh | Vocab::Drug) {
+                if !matches!(
+                    vocab,
+                    Vocab::Hpo | Vocab::Icd10cm | Vocab::Mesh | Vocab::Drug
+                ) {
                     continue;
                 }
-                let Some(n) = self.graph().find(vocab, &c.code) else { continue };
+                let Some(n) = self.graph().find(vocab, &c.code) else {
+                    continue;
+                };
                 let node = &g[n];
-                let mut push = |term: &str, relation: &str, explanation: String, terms: &mut Vec<ExpansionTerm>| {
+                let mut push = |term: &str,
+                                relation: &str,
+                                explanation: String,
+                                terms: &mut Vec<ExpansionTerm>| {
                     let norm = normalize_term(term);
-                    if norm.is_empty() || qnorm.contains(&norm) || !seen_terms.insert(norm) || terms.len() >= opts.max_terms {
+                    if norm.is_empty()
+                        || qnorm.contains(&norm)
+                        || !seen_terms.insert(norm)
+                        || terms.len() >= opts.max_terms
+                    {
                         return;
                     }
                     terms.push(ExpansionTerm {
@@ -99,28 +121,59 @@ impl Linker {
                         explanation,
                     });
                 };
-                push(&node.label, "label", format!("label of {} {}", c.id, node.label), &mut terms);
+                push(
+                    &node.label,
+                    "label",
+                    format!("label of {} {}", c.id, node.label),
+                    &mut terms,
+                );
                 for s in node.synonyms.iter().take(opts.max_synonyms) {
-                    push(s, "synonym", format!("synonym of {} {}", c.id, node.label), &mut terms);
+                    push(
+                        s,
+                        "synonym",
+                        format!("synonym of {} {}", c.id, node.label),
+                        &mut terms,
+                    );
                 }
                 let rel = |dir: Direction, limit: usize| -> Vec<NodeIndex> {
                     g.edges_directed(n, dir)
                         .filter(|e| e.weight().kind == EdgeKind::IsA)
-                        .map(|e| if dir == Direction::Outgoing { e.target() } else { e.source() })
+                        .map(|e| {
+                            if dir == Direction::Outgoing {
+                                e.target()
+                            } else {
+                                e.source()
+                            }
+                        })
                         .filter(|x| g[*x].kind == NodeKind::Concept)
                         .take(limit)
                         .collect()
                 };
                 for p in rel(Direction::Outgoing, opts.max_parents) {
                     let pn = &g[p];
-                    push(&pn.label, "parent", format!("parent {} {} of {} {}", pn.id(), pn.label, c.id, node.label), &mut terms);
+                    push(
+                        &pn.label,
+                        "parent",
+                        format!("parent {} {} of {} {}", pn.id(), pn.label, c.id, node.label),
+                        &mut terms,
+                    );
                 }
                 for ch in rel(Direction::Incoming, opts.max_children) {
                     let cn = &g[ch];
-                    push(&cn.label, "child", format!("child {} {} of {} {}", cn.id(), cn.label, c.id, node.label), &mut terms);
+                    push(
+                        &cn.label,
+                        "child",
+                        format!("child {} {} of {} {}", cn.id(), cn.label, c.id, node.label),
+                        &mut terms,
+                    );
                 }
             }
         }
-        Expansion { mentions, concepts, explanations, terms }
+        Expansion {
+            mentions,
+            concepts,
+            explanations,
+            terms,
+        }
     }
 }

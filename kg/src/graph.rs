@@ -381,15 +381,20 @@ impl ConceptGraph {
         let code = code.trim();
         let mut out = Vec::new();
         if let Some((prefix, rest)) = code.split_once(':')
-            && let Some(v) = Vocab::from_prefix(prefix) {
-                for cand in code_forms(v, rest) {
-                    if let Some(i) = self.find(v, &cand) {
-                        out.push(i);
-                        break;
-                    }
+            && let Some(v) = Vocab::from_prefix(prefix)
+        {
+            for cand in code_forms(v, rest) {
+                if let Some(i) = self.find(v, &cand) {
+                    out.push(i);
+                    break;
                 }
-                return if out.is_empty() { Err(KgError::NoSuchCode(code.to_string())) } else { Ok(out) };
             }
+            return if out.is_empty() {
+                Err(KgError::NoSuchCode(code.to_string()))
+            } else {
+                Ok(out)
+            };
+        }
         for v in Vocab::ALL {
             for cand in code_forms(v, code) {
                 if let Some(i) = self.find(v, &cand) {
@@ -400,7 +405,11 @@ impl ConceptGraph {
                 }
             }
         }
-        if out.is_empty() { Err(KgError::NoSuchCode(code.to_string())) } else { Ok(out) }
+        if out.is_empty() {
+            Err(KgError::NoSuchCode(code.to_string()))
+        } else {
+            Ok(out)
+        }
     }
 
     fn word_index(&self) -> &HashMap<String, Vec<(u32, u16)>> {
@@ -417,7 +426,9 @@ impl ConceptGraph {
                     for t in tokenize(name) {
                         if seen.insert(t.norm.clone()) {
                             let idx = u32::try_from(i.index()).unwrap_or(u32::MAX);
-                            m.entry(t.norm).or_default().push((idx, u16::try_from(k).unwrap_or(u16::MAX)));
+                            m.entry(t.norm)
+                                .or_default()
+                                .push((idx, u16::try_from(k).unwrap_or(u16::MAX)));
                         }
                     }
                 }
@@ -452,16 +463,31 @@ impl ConceptGraph {
         let mut best: HashMap<u32, SearchHit> = HashMap::new();
         for (n, k) in candidates {
             let idx = NodeIndex::new(n as usize);
-            let Some(node) = self.graph.node_weight(idx) else { continue };
-            let name = if k == 0 { &node.label } else { &node.synonyms[usize::from(k) - 1] };
+            let Some(node) = self.graph.node_weight(idx) else {
+                continue;
+            };
+            let name = if k == 0 {
+                &node.label
+            } else {
+                match node.synonyms.get(usize::from(k) - 1) {
+                    Some(s) => s,
+                    None => continue,
+                }
+            };
             let nnorm = normalize_term(name);
             let nlen = nnorm.split(' ').count().max(1);
             let coverage = qlen as f32 / nlen.max(qlen) as f32;
-            let mut score = 0.6 * coverage + if nnorm == qnorm { 0.3 } else { 0.0 } + if k == 0 { 0.1 } else { 0.05 };
+            let mut score = 0.6 * coverage
+                + if nnorm == qnorm { 0.3 } else { 0.0 }
+                + if k == 0 { 0.1 } else { 0.05 };
             if let Detail::Hpo { obsolete: true, .. } = node.detail {
                 score *= 0.5;
             }
-            let hit = SearchHit { node: idx, score, matched: name.clone() };
+            let hit = SearchHit {
+                node: idx,
+                score,
+                matched: name.clone(),
+            };
             match best.get(&n) {
                 Some(h) if h.score >= score => {}
                 _ => {
@@ -470,14 +496,23 @@ impl ConceptGraph {
             }
         }
         let mut hits: Vec<SearchHit> = best.into_values().collect();
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.node.index().cmp(&b.node.index())));
+        hits.sort_by(|a, b| {
+            b.score
+                .total_cmp(&a.score)
+                .then(a.node.index().cmp(&b.node.index()))
+        });
         hits.truncate(limit);
         hits
     }
 
     /// Nodes within `depth` hops of `start`, following edges both ways, optionally only of
     /// one type; breadth first, each node once, the start excluded.
-    pub fn neighbors(&self, start: NodeIndex, depth: usize, kind: Option<EdgeKind>) -> Vec<Neighbor> {
+    pub fn neighbors(
+        &self,
+        start: NodeIndex,
+        depth: usize,
+        kind: Option<EdgeKind>,
+    ) -> Vec<Neighbor> {
         let mut seen: HashSet<NodeIndex> = HashSet::from([start]);
         let mut queue: VecDeque<(NodeIndex, usize)> = VecDeque::from([(start, 0)]);
         let mut out = Vec::new();
@@ -485,14 +520,27 @@ impl ConceptGraph {
             if d >= depth {
                 continue;
             }
-            for (dir, pd) in [(Dir::Out, Direction::Outgoing), (Dir::In, Direction::Incoming)] {
+            for (dir, pd) in [
+                (Dir::Out, Direction::Outgoing),
+                (Dir::In, Direction::Incoming),
+            ] {
                 for e in self.graph.edges_directed(n, pd) {
                     if kind.is_some_and(|k| k != e.weight().kind) {
                         continue;
                     }
-                    let other = if pd == Direction::Outgoing { e.target() } else { e.source() };
+                    let other = if pd == Direction::Outgoing {
+                        e.target()
+                    } else {
+                        e.source()
+                    };
                     if seen.insert(other) {
-                        out.push(Neighbor { node: other, depth: d + 1, from: n, edge: e.weight().kind, dir });
+                        out.push(Neighbor {
+                            node: other,
+                            depth: d + 1,
+                            from: n,
+                            edge: e.weight().kind,
+                            dir,
+                        });
                         queue.push_back((other, d + 1));
                     }
                 }
@@ -503,9 +551,16 @@ impl ConceptGraph {
 
     /// The edges out of and into `n`.
     pub fn edges_of(&self, n: NodeIndex) -> Vec<(Dir, NodeIndex, &Edge)> {
-        let mut out: Vec<(Dir, NodeIndex, &Edge)> =
-            self.graph.edges_directed(n, Direction::Outgoing).map(|e| (Dir::Out, e.target(), e.weight())).collect();
-        out.extend(self.graph.edges_directed(n, Direction::Incoming).map(|e| (Dir::In, e.source(), e.weight())));
+        let mut out: Vec<(Dir, NodeIndex, &Edge)> = self
+            .graph
+            .edges_directed(n, Direction::Outgoing)
+            .map(|e| (Dir::Out, e.target(), e.weight()))
+            .collect();
+        out.extend(
+            self.graph
+                .edges_directed(n, Direction::Incoming)
+                .map(|e| (Dir::In, e.source(), e.weight())),
+        );
         out
     }
 
@@ -522,10 +577,17 @@ impl ConceptGraph {
             if n == b {
                 break;
             }
-            for (dir, pd) in [(Dir::Out, Direction::Outgoing), (Dir::In, Direction::Incoming)] {
+            for (dir, pd) in [
+                (Dir::Out, Direction::Outgoing),
+                (Dir::In, Direction::Incoming),
+            ] {
                 for e in self.graph.edges_directed(n, pd) {
                     // Never walk through documents: a shared citation is not a relation.
-                    let other = if pd == Direction::Outgoing { e.target() } else { e.source() };
+                    let other = if pd == Direction::Outgoing {
+                        e.target()
+                    } else {
+                        e.source()
+                    };
                     if other != b && self.graph[other].kind == NodeKind::Document {
                         continue;
                     }
@@ -543,7 +605,10 @@ impl ConceptGraph {
         let mut cur = b;
         while cur != a {
             let (p, k, d) = prev.get(&cur).copied()?;
-            steps.push(PathStep { node: cur, via: Some((k, d)) });
+            steps.push(PathStep {
+                node: cur,
+                via: Some((k, d)),
+            });
             cur = p;
         }
         steps.push(PathStep { node: a, via: None });
@@ -567,10 +632,11 @@ impl ConceptGraph {
     pub fn add_mentions(&mut self, doc: NodeIndex, concept: NodeIndex, count: u32) {
         if let Some(e) = self.graph.find_edge(doc, concept)
             && let Some(w) = self.graph.edge_weight_mut(e)
-                && w.kind == EdgeKind::Mentions {
-                    w.count = w.count.saturating_add(count);
-                    return;
-                }
+            && w.kind == EdgeKind::Mentions
+        {
+            w.count = w.count.saturating_add(count);
+            return;
+        }
         let mut e = Edge::new(EdgeKind::Mentions);
         e.count = count;
         self.graph.add_edge(doc, concept, e);
@@ -586,8 +652,14 @@ impl ConceptGraph {
         for e in self.graph.edge_weights() {
             *ne.entry(e.kind).or_default() += 1;
         }
-        let nodes = Vocab::ALL.into_iter().filter_map(|v| nv.get(&v).map(|c| (v, *c))).collect();
-        let edges = EdgeKind::ALL.into_iter().filter_map(|k| ne.get(&k).map(|c| (k, *c))).collect();
+        let nodes = Vocab::ALL
+            .into_iter()
+            .filter_map(|v| nv.get(&v).map(|c| (v, *c)))
+            .collect();
+        let edges = EdgeKind::ALL
+            .into_iter()
+            .filter_map(|k| ne.get(&k).map(|c| (k, *c)))
+            .collect();
         (nodes, edges)
     }
 }
@@ -602,8 +674,12 @@ fn code_forms(v: Vocab, code: &str) -> Vec<String> {
         }
         Vocab::Atc | Vocab::Mesh | Vocab::Brand => vec![c.to_ascii_uppercase()],
         Vocab::Hpo => {
-            let digits = c.strip_prefix("HP:").or_else(|| c.strip_prefix("hp:")).unwrap_or(c);
-            if !digits.is_empty() && digits.len() <= 7 && digits.bytes().all(|b| b.is_ascii_digit()) {
+            let digits = c
+                .strip_prefix("HP:")
+                .or_else(|| c.strip_prefix("hp:"))
+                .unwrap_or(c);
+            if !digits.is_empty() && digits.len() <= 7 && digits.bytes().all(|b| b.is_ascii_digit())
+            {
                 vec![format!("{digits:0>7}")]
             } else {
                 Vec::new()
@@ -638,11 +714,27 @@ mod tests {
 
     fn small() -> (ConceptGraph, Vec<NodeIndex>) {
         let mut g = ConceptGraph::new();
-        let a = g.add_node(concept(Vocab::Icd10cm, "I21", "Acute myocardial infarction"));
-        let b = g.add_node(concept(Vocab::Icd10cm, "I21.4", "Non-ST elevation (NSTEMI) myocardial infarction"));
-        let c = g.add_node(concept(Vocab::Icd10cm, "I20-I25", "Ischemic heart diseases"));
+        let a = g.add_node(concept(
+            Vocab::Icd10cm,
+            "I21",
+            "Acute myocardial infarction",
+        ));
+        let b = g.add_node(concept(
+            Vocab::Icd10cm,
+            "I21.4",
+            "Non-ST elevation (NSTEMI) myocardial infarction",
+        ));
+        let c = g.add_node(concept(
+            Vocab::Icd10cm,
+            "I20-I25",
+            "Ischemic heart diseases",
+        ));
         let d = g.add_node(concept(Vocab::Atc, "A01", "Stomatological preparations"));
-        let e = g.add_node(concept(Vocab::Icd10cm, "A01", "Typhoid and paratyphoid fevers"));
+        let e = g.add_node(concept(
+            Vocab::Icd10cm,
+            "A01",
+            "Typhoid and paratyphoid fevers",
+        ));
         g.add_edge(b, a, Edge::new(EdgeKind::IsA));
         g.add_edge(a, c, Edge::new(EdgeKind::IsA));
         (g, vec![a, b, c, d, e])
@@ -668,11 +760,17 @@ mod tests {
         let (g, n) = small();
         let nb = g.neighbors(n[1], 1, None);
         assert_eq!(nb.len(), 1);
-        assert_eq!((nb[0].node, nb[0].edge, nb[0].dir), (n[0], EdgeKind::IsA, Dir::Out));
+        assert_eq!(
+            (nb[0].node, nb[0].edge, nb[0].dir),
+            (n[0], EdgeKind::IsA, Dir::Out)
+        );
         assert_eq!(g.neighbors(n[1], 2, None).len(), 2);
         assert!(g.neighbors(n[1], 2, Some(EdgeKind::Excludes1)).is_empty());
         let p = g.shortest_path(n[1], n[2]).unwrap();
-        assert_eq!(p.iter().map(|s| s.node).collect::<Vec<_>>(), vec![n[1], n[0], n[2]]);
+        assert_eq!(
+            p.iter().map(|s| s.node).collect::<Vec<_>>(),
+            vec![n[1], n[0], n[2]]
+        );
         assert!(g.shortest_path(n[1], n[3]).is_none());
         let hits = g.search("myocardial infarction", 5);
         assert_eq!(hits[0].node, n[0]);

@@ -4,8 +4,8 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use quick_xml::events::Event;
 use quick_xml::Reader;
+use quick_xml::events::Event;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{KgError, Result};
@@ -113,7 +113,13 @@ struct LineIndex(Vec<usize>);
 
 impl LineIndex {
     fn new(s: &str) -> Self {
-        LineIndex(s.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i).collect())
+        LineIndex(
+            s.bytes()
+                .enumerate()
+                .filter(|(_, b)| *b == b'\n')
+                .map(|(i, _)| i)
+                .collect(),
+        )
     }
     fn line(&self, pos: u64) -> usize {
         let pos = usize::try_from(pos).unwrap_or(usize::MAX);
@@ -138,7 +144,11 @@ pub fn load_icd10cm(tabular: &Path, code_list: Option<&Path>) -> Result<Icd10cm>
 /// does not have are dropped (the tabular's notes restrict some combinations, e.g. S06.-
 /// codes with 7 or 8 in the 6th place take only A).
 pub fn cross_check(icd: &mut Icd10cm, list: &str, list_path: &Path) {
-    let listed: HashSet<&str> = list.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let listed: HashSet<&str> = list
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     let before = icd.codes.len();
     let mut dropped = Vec::new();
     icd.codes.retain(|c| {
@@ -164,11 +174,21 @@ pub fn cross_check(icd: &mut Icd10cm, list: &str, list_path: &Path) {
             _ => undotted(&c.code),
         })
         .collect();
-    let mut missing: Vec<&str> = listed.iter().filter(|c| !ours.contains(**c)).copied().collect();
-    let mut extra: Vec<&String> = ours.iter().filter(|c| !listed.contains(c.as_str())).collect();
+    let mut missing: Vec<&str> = listed
+        .iter()
+        .filter(|c| !ours.contains(**c))
+        .copied()
+        .collect();
+    let mut extra: Vec<&String> = ours
+        .iter()
+        .filter(|c| !listed.contains(c.as_str()))
+        .collect();
     missing.sort_unstable();
     extra.sort_unstable();
-    let name = list_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = list_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     icd.report.note(format!(
         "cross-check with {name}: {} listed, {} loaded; {} listed but not loaded {:?}; {} loaded but not listed {:?}",
         listed.len(),
@@ -190,7 +210,10 @@ fn block_list_form(code: &str) -> String {
 /// Parses tabular XML text; `path` is used in error messages and the report.
 pub fn parse_icd10cm(xml: &str, path: &Path) -> Result<Icd10cm> {
     let lines = LineIndex::new(xml);
-    let source = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let source = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut report = LoadReport::new(source);
     let mut reader = Reader::from_str(xml);
     reader.config_mut().check_end_names = true;
@@ -205,7 +228,11 @@ pub fn parse_icd10cm(xml: &str, path: &Path) -> Result<Icd10cm> {
     loop {
         let pos = reader.buffer_position();
         let event = reader.read_event().map_err(|e| {
-            KgError::parse(path, lines.line(reader.error_position()), format!("malformed XML: {e}"))
+            KgError::parse(
+                path,
+                lines.line(reader.error_position()),
+                format!("malformed XML: {e}"),
+            )
         })?;
         match event {
             Event::Start(e) => {
@@ -213,7 +240,11 @@ pub fn parse_icd10cm(xml: &str, path: &Path) -> Result<Icd10cm> {
                 let line = lines.line(pos);
                 if stack.is_empty() {
                     if name != "ICD10CM.tabular" {
-                        return Err(KgError::parse(path, line, format!("expected <ICD10CM.tabular>, found <{name}>")));
+                        return Err(KgError::parse(
+                            path,
+                            line,
+                            format!("expected <ICD10CM.tabular>, found <{name}>"),
+                        ));
                     }
                     saw_root = true;
                 }
@@ -234,22 +265,30 @@ pub fn parse_icd10cm(xml: &str, path: &Path) -> Result<Icd10cm> {
                         if kind == FrameKind::Section {
                             for attr in e.attributes().flatten() {
                                 if attr.key.as_ref() == b"id" {
-                                    let id = String::from_utf8_lossy(&attr.value).trim().to_string();
-                                    frame.name = if id.contains('-') { id } else { format!("{id}-{id}") };
+                                    let id =
+                                        String::from_utf8_lossy(&attr.value).trim().to_string();
+                                    frame.name = if id.contains('-') {
+                                        id
+                                    } else {
+                                        format!("{id}-{id}")
+                                    };
                                 }
                             }
                         }
                         if let Some(parent) = frames.last_mut()
-                            && kind == FrameKind::Diag && parent.kind == FrameKind::Diag {
-                                parent.has_child = true;
-                            }
+                            && kind == FrameKind::Diag
+                            && parent.kind == FrameKind::Diag
+                        {
+                            parent.has_child = true;
+                        }
                         frames.push(frame);
                     }
                     "extension" => {
                         ext_char = None;
                         for attr in e.attributes().flatten() {
                             if attr.key.as_ref() == b"char" {
-                                ext_char = String::from_utf8_lossy(&attr.value).trim().chars().next();
+                                ext_char =
+                                    String::from_utf8_lossy(&attr.value).trim().chars().next();
                             }
                         }
                     }
@@ -259,18 +298,26 @@ pub fn parse_icd10cm(xml: &str, path: &Path) -> Result<Icd10cm> {
                 stack.push((name, line));
             }
             Event::Text(t) => {
-                let s = t.decode().map_err(|e| KgError::parse(path, lines.line(pos), format!("bad text: {e}")))?;
+                let s = t
+                    .decode()
+                    .map_err(|e| KgError::parse(path, lines.line(pos), format!("bad text: {e}")))?;
                 text.push_str(&s);
             }
             Event::GeneralRef(r) => {
                 if let Ok(Some(c)) = r.resolve_char_ref() {
                     text.push(c);
                 } else {
-                    let name = r.decode().map_err(|e| KgError::parse(path, lines.line(pos), format!("bad entity: {e}")))?;
+                    let name = r.decode().map_err(|e| {
+                        KgError::parse(path, lines.line(pos), format!("bad entity: {e}"))
+                    })?;
                     match quick_xml::escape::resolve_predefined_entity(&name) {
                         Some(v) => text.push_str(v),
                         None => {
-                            return Err(KgError::parse(path, lines.line(pos), format!("unknown entity &{name};")));
+                            return Err(KgError::parse(
+                                path,
+                                lines.line(pos),
+                                format!("unknown entity &{name};"),
+                            ));
                         }
                     }
                 }
@@ -279,7 +326,11 @@ pub fn parse_icd10cm(xml: &str, path: &Path) -> Result<Icd10cm> {
             Event::End(e) => {
                 let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
                 let Some((open, open_line)) = stack.pop() else {
-                    return Err(KgError::parse(path, lines.line(pos), format!("unexpected </{name}>")));
+                    return Err(KgError::parse(
+                        path,
+                        lines.line(pos),
+                        format!("unexpected </{name}>"),
+                    ));
                 };
                 let parent = stack.last().map(|(n, _)| n.as_str()).unwrap_or("");
                 let value = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -307,18 +358,26 @@ pub fn parse_icd10cm(xml: &str, path: &Path) -> Result<Icd10cm> {
                                 _ => None,
                             };
                             if let Some(list) = list
-                                && !value.is_empty() {
-                                    list.push(value);
-                                }
+                                && !value.is_empty()
+                            {
+                                list.push(value);
+                            }
                         }
                     }
                     "extension" if parent == "sevenChrDef" => match (ext_char, frames.last_mut()) {
                         (Some(c), Some(f)) => f.seven.push((c, value)),
-                        _ => report.skip(open_line, "7th-character extension without a char attribute"),
+                        _ => report.skip(
+                            open_line,
+                            "7th-character extension without a char attribute",
+                        ),
                     },
                     "chapter" | "section" | "diag" => {
                         let Some(frame) = frames.pop() else {
-                            return Err(KgError::parse(path, open_line, "internal: frame stack empty"));
+                            return Err(KgError::parse(
+                                path,
+                                open_line,
+                                "internal: frame stack empty",
+                            ));
                         };
                         finish_frame(frame, &frames, &mut codes, &mut seen, &mut report);
                     }
@@ -343,13 +402,28 @@ pub fn parse_icd10cm(xml: &str, path: &Path) -> Result<Icd10cm> {
     let codes: Vec<IcdCode> = codes.into_iter().flatten().collect();
     report.loaded = codes.len();
     let billable = codes.iter().filter(|c| c.billable).count();
-    let expanded = codes.iter().filter(|c| c.billable && c.code.len() == 8).count();
-    report.note(format!("{billable} billable codes, {expanded} of them 7-character codes"));
+    let expanded = codes
+        .iter()
+        .filter(|c| c.billable && c.code.len() == 8)
+        .count();
+    report.note(format!(
+        "{billable} billable codes, {expanded} of them 7-character codes"
+    ));
     Ok(Icd10cm { codes, report })
 }
 
-fn finish_frame(frame: Frame, frames: &[Frame], codes: &mut Vec<Option<IcdCode>>, seen: &mut HashSet<String>, report: &mut LoadReport) {
-    let parent = frames.iter().rev().find(|f| !f.name.is_empty()).map(|f| f.name.clone());
+fn finish_frame(
+    frame: Frame,
+    frames: &[Frame],
+    codes: &mut Vec<Option<IcdCode>>,
+    seen: &mut HashSet<String>,
+    report: &mut LoadReport,
+) {
+    let parent = frames
+        .iter()
+        .rev()
+        .find(|f| !f.name.is_empty())
+        .map(|f| f.name.clone());
     let name = frame.name.trim().to_string();
     if name.is_empty() {
         report.skip(frame.line, "entry without a <name> (or section id)");
@@ -433,7 +507,11 @@ fn valid_code_shape(code: &str) -> bool {
         && b[1].is_ascii_alphanumeric()
         && b[2].is_ascii_alphanumeric()
         && (b[1].is_ascii_digit() || b[2].is_ascii_digit())
-        && (b.len() == 3 || (b.len() >= 5 && b.len() <= 8 && b[3] == b'.' && b[4..].iter().all(u8::is_ascii_alphanumeric)))
+        && (b.len() == 3
+            || (b.len() >= 5
+                && b.len() <= 8
+                && b[3] == b'.'
+                && b[4..].iter().all(u8::is_ascii_alphanumeric)))
 }
 
 /// Code references inside a note: "(Z16.-)", "(P35-P39)", "(E08.3-)", "(I21.4)".
@@ -441,14 +519,23 @@ fn valid_code_shape(code: &str) -> bool {
 pub fn note_references(note: &str) -> Vec<String> {
     let mut out = Vec::new();
     for group in note.split('(').skip(1) {
-        let Some(inner) = group.split(')').next() else { continue };
+        let Some(inner) = group.split(')').next() else {
+            continue;
+        };
         for part in inner.split(',') {
-            let part = part.trim().trim_end_matches(".-").trim_end_matches('-').trim_end_matches('.');
+            let part = part
+                .trim()
+                .trim_end_matches(".-")
+                .trim_end_matches('-')
+                .trim_end_matches('.');
             if part.is_empty() {
                 continue;
             }
             if let Some((a, b)) = part.split_once('-') {
-                let (a, b) = (a.trim().trim_end_matches('.'), b.trim().trim_end_matches('.'));
+                let (a, b) = (
+                    a.trim().trim_end_matches('.'),
+                    b.trim().trim_end_matches('.'),
+                );
                 if valid_code_shape(a) && valid_code_shape(b) {
                     out.push(format!("{a}-{b}"));
                 }
@@ -493,8 +580,17 @@ mod tests {
 
     #[test]
     fn references() {
-        assert_eq!(note_references("carrier (Z22.-) and perinatal (P35-P39)"), vec!["Z22", "P35-P39"]);
-        assert_eq!(note_references("eyelid inflammation (H01.8-)"), vec!["H01.8"]);
-        assert_eq!(note_references("no code here (see above)"), Vec::<String>::new());
+        assert_eq!(
+            note_references("carrier (Z22.-) and perinatal (P35-P39)"),
+            vec!["Z22", "P35-P39"]
+        );
+        assert_eq!(
+            note_references("eyelid inflammation (H01.8-)"),
+            vec!["H01.8"]
+        );
+        assert_eq!(
+            note_references("no code here (see above)"),
+            Vec::<String>::new()
+        );
     }
 }

@@ -29,7 +29,8 @@ pub use context::{Certainty, Experiencer, Temporality};
 pub use error::{KgError, Result};
 pub use expand::{ExpandOptions, Expansion, ExpansionTerm};
 pub use graph::{
-    ConceptGraph, Detail, Dir, Edge, EdgeKind, GraphStats, Neighbor, Node, NodeKind, PathStep, SearchHit, Vocab,
+    ConceptGraph, Detail, Dir, Edge, EdgeKind, GraphStats, Neighbor, Node, NodeKind, PathStep,
+    SearchHit, Vocab,
 };
 pub use icd10cm::{Icd10cm, IcdCode, IcdLevel, IcdNotes, load_icd10cm, parse_icd10cm};
 pub use linker::{ConceptRef, Linker, Mention};
@@ -50,12 +51,19 @@ pub fn open_or_build(home: &std::path::Path) -> Result<ConceptGraph> {
     if path.exists() {
         return snapshot::load(&path);
     }
-    tracing::warn!("{} is missing: building it from {}", path.display(), home.join("vocab").display());
+    tracing::warn!(
+        "{} is missing: building it from {}",
+        path.display(),
+        home.join("vocab").display()
+    );
     let graph = build_graph(&VocabPaths::from_home(home))?;
     if graph.node_count() == 0 {
         return Err(KgError::Snapshot {
             path,
-            message: format!("not found, and no vocabulary under {} to build it from; run `clinrag setup` first", home.join("vocab").display()),
+            message: format!(
+                "not found, and no vocabulary under {} to build it from; run `clinrag setup` first",
+                home.join("vocab").display()
+            ),
         });
     }
     snapshot::save(&graph, &path)?;

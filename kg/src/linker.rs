@@ -72,8 +72,22 @@ struct Term {
 const ABBREVIATIONS: &[(&str, &[&str], bool)] = &[
     ("MI", &["myocardial infarction"], true),
     ("AMI", &["acute myocardial infarction"], true),
-    ("STEMI", &["st elevation myocardial infarction", "acute st elevation myocardial infarction"], false),
-    ("NSTEMI", &["non st elevation myocardial infarction", "non st elevation nstemi myocardial infarction"], false),
+    (
+        "STEMI",
+        &[
+            "st elevation myocardial infarction",
+            "acute st elevation myocardial infarction",
+        ],
+        false,
+    ),
+    (
+        "NSTEMI",
+        &[
+            "non st elevation myocardial infarction",
+            "non st elevation nstemi myocardial infarction",
+        ],
+        false,
+    ),
     ("T2DM", &["type 2 diabetes mellitus"], false),
     ("DM2", &["type 2 diabetes mellitus"], false),
     ("T2D", &["type 2 diabetes mellitus"], false),
@@ -90,12 +104,27 @@ const ABBREVIATIONS: &[(&str, &[&str], bool)] = &[
     ("CHF", &["congestive heart failure"], false),
     ("HF", &["heart failure"], true),
     ("CAD", &["coronary artery disease"], true),
-    ("DVT", &["deep vein thrombosis", "deep venous thrombosis"], false),
+    (
+        "DVT",
+        &["deep vein thrombosis", "deep venous thrombosis"],
+        false,
+    ),
     ("PE", &["pulmonary embolism"], true),
     ("UTI", &["urinary tract infection"], false),
-    ("URI", &["upper respiratory infection", "upper respiratory tract infection"], true),
+    (
+        "URI",
+        &[
+            "upper respiratory infection",
+            "upper respiratory tract infection",
+        ],
+        true,
+    ),
     ("SOB", &["shortness of breath", "dyspnea"], true),
-    ("GERD", &["gastroesophageal reflux disease", "gastroesophageal reflux"], false),
+    (
+        "GERD",
+        &["gastroesophageal reflux disease", "gastroesophageal reflux"],
+        false,
+    ),
     ("CVA", &["cerebrovascular accident", "stroke"], true),
     ("TIA", &["transient ischemic attack"], true),
     ("OSA", &["obstructive sleep apnea"], true),
@@ -108,12 +137,30 @@ const ABBREVIATIONS: &[(&str, &[&str], bool)] = &[
     ("IBD", &["inflammatory bowel disease"], false),
     ("IBS", &["irritable bowel syndrome"], false),
     ("HCC", &["hepatocellular carcinoma"], true),
-    ("NSCLC", &["non small cell lung cancer", "non small cell lung carcinoma"], false),
+    (
+        "NSCLC",
+        &[
+            "non small cell lung cancer",
+            "non small cell lung carcinoma",
+        ],
+        false,
+    ),
     ("ALS", &["amyotrophic lateral sclerosis"], true),
     ("ADHD", &["attention deficit hyperactivity disorder"], false),
-    ("PTSD", &["post traumatic stress disorder", "posttraumatic stress disorder"], false),
+    (
+        "PTSD",
+        &[
+            "post traumatic stress disorder",
+            "posttraumatic stress disorder",
+        ],
+        false,
+    ),
     ("TB", &["tuberculosis"], true),
-    ("PAD", &["peripheral arterial disease", "peripheral artery disease"], true),
+    (
+        "PAD",
+        &["peripheral arterial disease", "peripheral artery disease"],
+        true,
+    ),
     ("PUD", &["peptic ulcer disease", "peptic ulcer"], true),
     ("AAA", &["abdominal aortic aneurysm"], true),
     ("LVH", &["left ventricular hypertrophy"], true),
@@ -122,36 +169,315 @@ const ABBREVIATIONS: &[(&str, &[&str], bool)] = &[
     ("PNA", &["pneumonia"], true),
     ("N/V", &["nausea and vomiting"], false),
     ("HLD", &["hyperlipidemia"], true),
-    ("OSA", &["obstructive sleep apnea"], true),
 ];
 
 /// Single words too common or too generic to link on their own.
 const STOP_TERMS: &[&str] = &[
-    "a", "an", "the", "and", "or", "of", "in", "on", "for", "with", "without", "to", "at", "by", "from", "as", "is", "was",
-    "be", "are", "this", "that", "it", "not", "no", "all", "any", "one", "two", "may", "can", "will", "other", "unspecified",
-    "human", "male", "female", "adult", "aged", "child", "time", "risk", "study", "method", "result", "patient", "use",
-    "care", "level", "type", "normal", "abnormal", "high", "low", "left", "right", "control", "group", "case", "age", "day",
-    "year", "today", "focus", "alert", "complete", "clear", "relief", "ease", "balance", "select", "advance", "health",
-    "plus", "cold", "heat", "water", "air", "light", "life", "well", "good", "best", "first", "day", "night", "men", "women",
-    "infant", "mother", "father", "family", "history", "pain", "disease", "syndrome", "disorder", "symptom", "finding",
-    "condition", "injury", "reaction", "process", "state", "change", "form", "part", "area", "site", "body", "cell",
-    "tissue", "organ", "system", "function", "activity", "factor", "effect", "response", "rate", "test", "treatment",
-    "therapy", "drug", "medicine", "product", "dose", "unit", "size", "length", "weight", "mass", "volume", "number",
-    "class", "order", "series", "model", "animal", "mouse", "mice", "rat", "dog", "cat", "protein", "gene", "acid",
-    "solution", "tablet", "capsule", "injection", "cream", "gel", "spray", "oral", "topical", "mild", "moderate", "severe",
-    "acute", "chronic", "primary", "secondary", "total", "partial", "multiple", "single", "general", "local", "present",
-    "absent", "increased", "decreased", "positive", "negative", "new", "old", "early", "late", "small", "large", "long",
-    "short", "upper", "lower", "anterior", "posterior", "medial", "lateral", "central", "peripheral", "internal",
-    "external", "sign", "signs", "encounter", "status", "other specified", "infection", "mental", "physical", "social",
-    "work", "home", "hospital", "clinic", "world", "united states", "china", "europe", "america", "research", "data",
-    "information", "analysis", "review", "report", "survey", "trial", "evaluation", "outcome", "quality", "sample",
-    "period", "phase", "stage", "grade", "score", "index", "value", "range", "average", "mean", "role", "need", "support",
-    "help", "hope", "energy", "power", "action", "motion", "rest", "sleep", "food", "diet", "exercise", "stress", "tension",
-    "pressure", "temperature", "blood", "urine", "skin", "heart", "lung", "liver", "kidney", "brain", "bone", "muscle",
-    "eye", "ear", "nose", "mouth", "face", "head", "neck", "back", "chest", "arm", "leg", "hand", "foot", "finger", "toe",
-    "genetic", "transcription", "translation", "expression", "regulation", "binding", "signal", "pathway", "network",
-    "structure", "sequence", "temperature", "membrane", "surface", "density", "frequency", "duration", "interval",
-    "control group", "patients", "people", "persons", "population", "family", "daily", "twice", "once", "above", "below",
+    "a",
+    "an",
+    "the",
+    "and",
+    "or",
+    "of",
+    "in",
+    "on",
+    "for",
+    "with",
+    "without",
+    "to",
+    "at",
+    "by",
+    "from",
+    "as",
+    "is",
+    "was",
+    "be",
+    "are",
+    "this",
+    "that",
+    "it",
+    "not",
+    "no",
+    "all",
+    "any",
+    "one",
+    "two",
+    "may",
+    "can",
+    "will",
+    "other",
+    "unspecified",
+    "human",
+    "male",
+    "female",
+    "adult",
+    "aged",
+    "child",
+    "time",
+    "risk",
+    "study",
+    "method",
+    "result",
+    "patient",
+    "use",
+    "care",
+    "level",
+    "type",
+    "normal",
+    "abnormal",
+    "high",
+    "low",
+    "left",
+    "right",
+    "control",
+    "group",
+    "case",
+    "age",
+    "day",
+    "year",
+    "today",
+    "focus",
+    "alert",
+    "complete",
+    "clear",
+    "relief",
+    "ease",
+    "balance",
+    "select",
+    "advance",
+    "health",
+    "plus",
+    "cold",
+    "heat",
+    "water",
+    "air",
+    "light",
+    "life",
+    "well",
+    "good",
+    "best",
+    "first",
+    "day",
+    "night",
+    "men",
+    "women",
+    "infant",
+    "mother",
+    "father",
+    "family",
+    "history",
+    "pain",
+    "disease",
+    "syndrome",
+    "disorder",
+    "symptom",
+    "finding",
+    "condition",
+    "injury",
+    "reaction",
+    "process",
+    "state",
+    "change",
+    "form",
+    "part",
+    "area",
+    "site",
+    "body",
+    "cell",
+    "tissue",
+    "organ",
+    "system",
+    "function",
+    "activity",
+    "factor",
+    "effect",
+    "response",
+    "rate",
+    "test",
+    "treatment",
+    "therapy",
+    "drug",
+    "medicine",
+    "product",
+    "dose",
+    "unit",
+    "size",
+    "length",
+    "weight",
+    "mass",
+    "volume",
+    "number",
+    "class",
+    "order",
+    "series",
+    "model",
+    "animal",
+    "mouse",
+    "mice",
+    "rat",
+    "dog",
+    "cat",
+    "protein",
+    "gene",
+    "acid",
+    "solution",
+    "tablet",
+    "capsule",
+    "injection",
+    "cream",
+    "gel",
+    "spray",
+    "oral",
+    "topical",
+    "mild",
+    "moderate",
+    "severe",
+    "acute",
+    "chronic",
+    "primary",
+    "secondary",
+    "total",
+    "partial",
+    "multiple",
+    "single",
+    "general",
+    "local",
+    "present",
+    "absent",
+    "increased",
+    "decreased",
+    "positive",
+    "negative",
+    "new",
+    "old",
+    "early",
+    "late",
+    "small",
+    "large",
+    "long",
+    "short",
+    "upper",
+    "lower",
+    "anterior",
+    "posterior",
+    "medial",
+    "lateral",
+    "central",
+    "peripheral",
+    "internal",
+    "external",
+    "sign",
+    "signs",
+    "encounter",
+    "status",
+    "other specified",
+    "infection",
+    "mental",
+    "physical",
+    "social",
+    "work",
+    "home",
+    "hospital",
+    "clinic",
+    "world",
+    "united states",
+    "china",
+    "europe",
+    "america",
+    "research",
+    "data",
+    "information",
+    "analysis",
+    "review",
+    "report",
+    "survey",
+    "trial",
+    "evaluation",
+    "outcome",
+    "quality",
+    "sample",
+    "period",
+    "phase",
+    "stage",
+    "grade",
+    "score",
+    "index",
+    "value",
+    "range",
+    "average",
+    "mean",
+    "role",
+    "need",
+    "support",
+    "help",
+    "hope",
+    "energy",
+    "power",
+    "action",
+    "motion",
+    "rest",
+    "sleep",
+    "food",
+    "diet",
+    "exercise",
+    "stress",
+    "tension",
+    "pressure",
+    "temperature",
+    "blood",
+    "urine",
+    "skin",
+    "heart",
+    "lung",
+    "liver",
+    "kidney",
+    "brain",
+    "bone",
+    "muscle",
+    "eye",
+    "ear",
+    "nose",
+    "mouth",
+    "face",
+    "head",
+    "neck",
+    "back",
+    "chest",
+    "arm",
+    "leg",
+    "hand",
+    "foot",
+    "finger",
+    "toe",
+    "genetic",
+    "transcription",
+    "translation",
+    "expression",
+    "regulation",
+    "binding",
+    "signal",
+    "pathway",
+    "network",
+    "structure",
+    "sequence",
+    "temperature",
+    "membrane",
+    "surface",
+    "density",
+    "frequency",
+    "duration",
+    "interval",
+    "control group",
+    "patients",
+    "people",
+    "persons",
+    "population",
+    "family",
+    "daily",
+    "twice",
+    "once",
+    "above",
+    "below",
 ];
 
 /// The entity linker. Cheap to share: `Send + Sync`, built once from a graph.
@@ -208,22 +534,34 @@ fn variants(name: &str, vocab: Vocab) -> Vec<(String, bool)> {
             .collect();
         push(normalize_term(&stripped), true);
     }
-    for suffix in [" unspecified", " nos", " not otherwise specified", " not elsewhere classified"] {
+    for suffix in [
+        " unspecified",
+        " nos",
+        " not otherwise specified",
+        " not elsewhere classified",
+    ] {
         if let Some(s) = base.strip_suffix(suffix) {
             push(s.to_string(), true);
         }
     }
     if vocab == Vocab::Mesh
         && let Some((head, tail)) = name.split_once(", ")
-            && !tail.contains(',') && tail.split(' ').count() <= 3 {
-                push(normalize_term(&format!("{tail} {head}")), true);
-            }
+        && !tail.contains(',')
+        && tail.split(' ').count() <= 3
+    {
+        push(normalize_term(&format!("{tail} {head}")), true);
+    }
     out
 }
 
 fn is_acronym(name: &str) -> bool {
     let letters = name.chars().filter(|c| c.is_alphabetic()).count();
-    !name.contains(' ') && (1..=5).contains(&letters) && name.chars().filter(|c| c.is_alphabetic()).all(char::is_uppercase)
+    !name.contains(' ')
+        && (1..=5).contains(&letters)
+        && name
+            .chars()
+            .filter(|c| c.is_alphabetic())
+            .all(char::is_uppercase)
 }
 
 impl Linker {
@@ -234,7 +572,13 @@ impl Linker {
         let mut by_norm: HashMap<String, usize> = HashMap::new();
         let mut terms: Vec<Term> = Vec::new();
         let mut patterns: Vec<String> = Vec::new();
-        let add = |by_norm: &mut HashMap<String, usize>, norm: String, node: u32, via: Via, upper: bool, terms: &mut Vec<Term>, patterns: &mut Vec<String>| {
+        let add = |by_norm: &mut HashMap<String, usize>,
+                   norm: String,
+                   node: u32,
+                   via: Via,
+                   upper: bool,
+                   terms: &mut Vec<Term>,
+                   patterns: &mut Vec<String>| {
             let t = *by_norm.entry(norm.clone()).or_insert_with(|| {
                 terms.push(Term::default());
                 patterns.push(norm);
@@ -254,7 +598,13 @@ impl Linker {
             let n = &g[i];
             let skip = match (&n.kind, &n.detail) {
                 (NodeKind::Document, _) => true,
-                (_, Detail::Icd { level: IcdLevel::Chapter | IcdLevel::Block, .. }) => true,
+                (
+                    _,
+                    Detail::Icd {
+                        level: IcdLevel::Chapter | IcdLevel::Block,
+                        ..
+                    },
+                ) => true,
                 (_, Detail::Hpo { obsolete: true, .. }) => true,
                 (_, Detail::Atc { level }) => *level < 5,
                 _ => false,
@@ -262,14 +612,21 @@ impl Linker {
             if skip {
                 continue;
             }
-            let Ok(idx) = u32::try_from(i.index()) else { continue };
+            let Ok(idx) = u32::try_from(i.index()) else {
+                continue;
+            };
             let case_known = !matches!(n.vocab, Vocab::Atc | Vocab::Drug | Vocab::Brand);
-            let names = std::iter::once((&n.label, None)).chain(n.synonyms.iter().enumerate().map(|(k, s)| (s, Some(k))));
+            let names = std::iter::once((&n.label, None))
+                .chain(n.synonyms.iter().enumerate().map(|(k, s)| (s, Some(k))));
             for (name, syn) in names {
                 let upper = case_known && is_acronym(name);
                 for (norm, is_variant) in variants(name, n.vocab) {
                     let words = norm.split(' ').count();
-                    if norm.len() < 3 || words > 12 || stop.contains(norm.as_str()) || norm.bytes().all(|b| b.is_ascii_digit() || b == b' ') {
+                    if norm.len() < 3
+                        || words > 12
+                        || stop.contains(norm.as_str())
+                        || norm.bytes().all(|b| b.is_ascii_digit() || b == b' ')
+                    {
                         continue;
                     }
                     if n.vocab == Vocab::Brand && words == 1 && norm.len() < 5 {
@@ -281,7 +638,15 @@ impl Linker {
                         (false, None) => Via::Label,
                         (false, Some(k)) => Via::Synonym(u16::try_from(k).unwrap_or(u16::MAX)),
                     };
-                    add(&mut by_norm, norm, idx, via, upper || short, &mut terms, &mut patterns);
+                    add(
+                        &mut by_norm,
+                        norm,
+                        idx,
+                        via,
+                        upper || short,
+                        &mut terms,
+                        &mut patterns,
+                    );
                 }
             }
         }
@@ -298,7 +663,15 @@ impl Linker {
             let norm = normalize_term(abbr);
             let via = Via::Abbreviation(u16::try_from(k).unwrap_or(u16::MAX));
             for n in targets {
-                add(&mut by_norm, norm.clone(), n, via, *upper, &mut terms, &mut patterns);
+                add(
+                    &mut by_norm,
+                    norm.clone(),
+                    n,
+                    via,
+                    *upper,
+                    &mut terms,
+                    &mut patterns,
+                );
             }
         }
         tracing::debug!(terms = terms.len(), "dictionary built");
@@ -311,7 +684,9 @@ impl Linker {
                 let next = u32::try_from(words.len() + 1).unwrap_or(u32::MAX);
                 let id = *words.entry(w.to_string()).or_insert(next);
                 if id >= 1 << 24 {
-                    return Err(KgError::Linker("more than 16 million distinct words".into()));
+                    return Err(KgError::Linker(
+                        "more than 16 million distinct words".into(),
+                    ));
                 }
                 bytes.extend_from_slice(&id.to_be_bytes()[1..]);
             }
@@ -325,9 +700,19 @@ impl Linker {
             .build(&encoded)
             .map_err(|e| KgError::Linker(e.to_string()))?;
         if std::env::var_os("CLINRAG_KG_TIMING").is_some() {
-            eprintln!("aho-corasick build: {:.3} s, {} bytes", t_ac.elapsed().as_secs_f64(), ac.memory_usage());
+            eprintln!(
+                "aho-corasick build: {:.3} s, {} bytes",
+                t_ac.elapsed().as_secs_f64(),
+                ac.memory_usage()
+            );
         }
-        Ok(Linker { graph, words, ac, terms, rules: ContextRules::new() })
+        Ok(Linker {
+            graph,
+            words,
+            ac,
+            terms,
+            rules: ContextRules::new(),
+        })
     }
 
     /// The graph the linker was built from.
@@ -348,26 +733,31 @@ impl Linker {
         if spans.is_empty() {
             return Vec::new();
         }
-        let char_spans: Vec<(usize, usize)> = spans.iter().map(|&(a, b, _)| (toks[a].start, toks[b - 1].end)).collect();
+        let char_spans: Vec<(usize, usize)> = spans
+            .iter()
+            .map(|&(a, b, _)| (toks[a].start, toks[b - 1].end))
+            .collect();
         let contexts = self.rules.analyze(text, &char_spans);
         let char_index = CharIndex::new(text);
         spans
             .iter()
             .zip(char_spans)
             .zip(contexts)
-            .map(|((&(_, _, term), (s, e)), (certainty, experiencer, temporality))| {
-                let span_text = char_index.slice(text, s, e).to_string();
-                Mention {
-                    start: s,
-                    end: e,
-                    concept_ids: self.refs_for(term),
-                    text_span: span_text,
-                    negated: certainty == Certainty::Negated,
-                    certainty,
-                    experiencer,
-                    temporality,
-                }
-            })
+            .map(
+                |((&(_, _, term), (s, e)), (certainty, experiencer, temporality))| {
+                    let span_text = char_index.slice(text, s, e).to_string();
+                    Mention {
+                        start: s,
+                        end: e,
+                        concept_ids: self.refs_for(term),
+                        text_span: span_text,
+                        negated: certainty == Certainty::Negated,
+                        certainty,
+                        experiencer,
+                        temporality,
+                    }
+                },
+            )
             .collect()
     }
 
@@ -385,8 +775,14 @@ impl Linker {
             }
             let (first, last_plus) = (m.start() / 3, m.end() / 3);
             let term_id = m.pattern().as_usize();
-            let Some(term) = self.terms.get(term_id) else { continue };
-            if term.needs_upper && !toks[first..last_plus].iter().all(|t| t.upper || t.norm.bytes().all(|b| b.is_ascii_digit())) {
+            let Some(term) = self.terms.get(term_id) else {
+                continue;
+            };
+            if term.needs_upper
+                && !toks[first..last_plus]
+                    .iter()
+                    .all(|t| t.upper || t.norm.bytes().all(|b| b.is_ascii_digit()))
+            {
                 continue;
             }
             cands.push((first, last_plus, term_id));
@@ -418,28 +814,50 @@ impl Linker {
         let mut out: Vec<(u8, ConceptRef)> = Vec::new();
         let mut seen: HashSet<u32> = HashSet::new();
         for &(n, via) in &t.refs {
-            let Some(node) = g.node_weight(NodeIndex::new(n as usize)) else { continue };
+            let Some(node) = g.node_weight(NodeIndex::new(n as usize)) else {
+                continue;
+            };
             let how = match via {
                 Via::Label => "label".to_string(),
-                Via::Synonym(k) => format!("synonym \"{}\"", node.synonyms.get(usize::from(k)).unwrap_or(&node.label)),
+                Via::Synonym(k) => format!(
+                    "synonym \"{}\"",
+                    node.synonyms.get(usize::from(k)).unwrap_or(&node.label)
+                ),
                 Via::Variant => format!("label variant of \"{}\"", node.label),
-                Via::Abbreviation(k) => format!("abbreviation {}", ABBREVIATIONS.get(usize::from(k)).map_or("", |a| a.0)),
+                Via::Abbreviation(k) => format!(
+                    "abbreviation {}",
+                    ABBREVIATIONS.get(usize::from(k)).map_or("", |a| a.0)
+                ),
             };
             seen.insert(n);
-            out.push((vocab_rank(node.vocab), self.concept_ref(NodeIndex::new(n as usize), how.clone())));
+            out.push((
+                vocab_rank(node.vocab),
+                self.concept_ref(NodeIndex::new(n as usize), how.clone()),
+            ));
             // Brands resolve to their drugs, drugs to their ATC codes.
             let mut frontier = vec![(NodeIndex::new(n as usize), how)];
             while let Some((cur, why)) = frontier.pop() {
                 for e in g.edges(cur) {
                     let follow = matches!(
                         (g[cur].vocab, e.weight().kind, g[e.target()].vocab),
-                        (Vocab::Brand, EdgeKind::BrandOf, _) | (Vocab::Drug, EdgeKind::MapsTo, Vocab::Atc)
+                        (Vocab::Brand, EdgeKind::BrandOf, _)
+                            | (Vocab::Drug, EdgeKind::MapsTo, Vocab::Atc)
                     );
-                    let Ok(tix) = u32::try_from(e.target().index()) else { continue };
+                    let Ok(tix) = u32::try_from(e.target().index()) else {
+                        continue;
+                    };
                     if follow && seen.insert(tix) {
                         let src = &g[cur];
-                        let chain = format!("{} of {} {} ({why})", e.weight().kind.name(), src.id(), src.label);
-                        out.push((vocab_rank(g[e.target()].vocab), self.concept_ref(e.target(), chain.clone())));
+                        let chain = format!(
+                            "{} of {} {} ({why})",
+                            e.weight().kind.name(),
+                            src.id(),
+                            src.label
+                        );
+                        out.push((
+                            vocab_rank(g[e.target()].vocab),
+                            self.concept_ref(e.target(), chain.clone()),
+                        ));
                         frontier.push((e.target(), chain));
                     }
                 }

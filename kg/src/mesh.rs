@@ -33,7 +33,10 @@ pub fn load_mesh(path: &Path) -> Result<Mesh> {
 
 /// Parses MeSH CSV text; `path` names the source in errors and the report.
 pub fn parse_mesh(text: &str, path: &Path) -> Result<Mesh> {
-    let source = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let source = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let mut report = LoadReport::new(source);
     let mut descriptors = Vec::new();
     let mut seen = HashSet::new();
@@ -51,10 +54,20 @@ pub fn parse_mesh(text: &str, path: &Path) -> Result<Mesh> {
             report.skip(lineno, format!("expected 3 fields, found {}", fields.len()));
             continue;
         }
-        let id = fields[0].rsplit('/').next().unwrap_or("").trim().to_string();
-        let valid = id.len() >= 7 && (id.starts_with('D') || id.starts_with('C')) && id[1..].bytes().all(|b| b.is_ascii_digit());
+        let id = fields[0]
+            .rsplit('/')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        let valid = id.len() >= 7
+            && (id.starts_with('D') || id.starts_with('C'))
+            && id[1..].bytes().all(|b| b.is_ascii_digit());
         if !valid {
-            report.skip(lineno, format!("{:?} is not a MeSH descriptor id", fields[0]));
+            report.skip(
+                lineno,
+                format!("{:?} is not a MeSH descriptor id", fields[0]),
+            );
             continue;
         }
         let name = fields[2].trim().to_string();
@@ -69,7 +82,10 @@ pub fn parse_mesh(text: &str, path: &Path) -> Result<Mesh> {
         descriptors.push(MeshDescriptor { id, name });
     }
     report.loaded = descriptors.len();
-    Ok(Mesh { descriptors, report })
+    Ok(Mesh {
+        descriptors,
+        report,
+    })
 }
 
 #[cfg(test)]

@@ -60,7 +60,10 @@ impl Value {
 
     /// Looks a string key up in a dict.
     pub fn get(&self, key: &str) -> Option<Value> {
-        self.dict()?.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(_, v)| v.clone())
+        self.dict()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v.clone())
     }
 }
 
@@ -91,10 +94,17 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn err(&self, m: impl Into<String>) -> PickleError {
-        PickleError { offset: self.pos, message: m.into() }
+        PickleError {
+            offset: self.pos,
+            message: m.into(),
+        }
     }
     fn take(&mut self, n: usize) -> Result<&'a [u8], PickleError> {
-        let end = self.pos.checked_add(n).filter(|e| *e <= self.b.len()).ok_or_else(|| self.err("unexpected end of data (truncated pickle)"))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|e| *e <= self.b.len())
+            .ok_or_else(|| self.err("unexpected end of data (truncated pickle)"))?;
         let s = &self.b[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -104,11 +114,16 @@ impl<'a> Reader<'a> {
     }
     fn le(&mut self, n: usize) -> Result<u64, PickleError> {
         let s = self.take(n)?;
-        Ok(s.iter().rev().fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
+        Ok(s.iter()
+            .rev()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b)))
     }
     fn line(&mut self) -> Result<&'a [u8], PickleError> {
         let rest = &self.b[self.pos..];
-        let n = rest.iter().position(|b| *b == b'\n').ok_or_else(|| self.err("unterminated text argument"))?;
+        let n = rest
+            .iter()
+            .position(|b| *b == b'\n')
+            .ok_or_else(|| self.err("unterminated text argument"))?;
         let s = &rest[..n];
         self.pos += n + 1;
         Ok(s)
@@ -122,7 +137,13 @@ impl<'a> Reader<'a> {
 fn text(bytes: &[u8]) -> Rc<str> {
     match std::str::from_utf8(bytes) {
         Ok(s) => Rc::from(s),
-        Err(_) => Rc::from(bytes.iter().map(|&b| char::from(b)).collect::<String>().as_str()),
+        Err(_) => Rc::from(
+            bytes
+                .iter()
+                .map(|&b| char::from(b))
+                .collect::<String>()
+                .as_str(),
+        ),
     }
 }
 
@@ -178,10 +199,16 @@ pub fn from_slice(bytes: &[u8]) -> Result<Value, PickleError> {
         }
     }
     fn pop_mark(r: &Reader<'_>, stack: &mut Vec<Slot>) -> Result<Vec<Value>, PickleError> {
-        let at = stack.iter().rposition(|s| matches!(s, Slot::Mark)).ok_or_else(|| r.err("no mark on the stack"))?;
+        let at = stack
+            .iter()
+            .rposition(|s| matches!(s, Slot::Mark))
+            .ok_or_else(|| r.err("no mark on the stack"))?;
         let items = stack.split_off(at + 1);
         stack.pop();
-        Ok(items.into_iter().filter_map(|s| if let Slot::V(v) = s { Some(v) } else { None }).collect())
+        Ok(items
+            .into_iter()
+            .filter_map(|s| if let Slot::V(v) = s { Some(v) } else { None })
+            .collect())
     }
     fn top<'s>(r: &Reader<'_>, stack: &'s [Slot]) -> Result<&'s Value, PickleError> {
         match stack.last() {
@@ -208,7 +235,9 @@ pub fn from_slice(bytes: &[u8]) -> Result<Value, PickleError> {
             b'J' => stack.push(Slot::V(Value::Int(i64::from(r.le(4)? as u32 as i32)))),
             b'I' | b'L' => {
                 let l = r.line()?;
-                let s = std::str::from_utf8(l).map_err(|_| r.err("bad int"))?.trim_end_matches('L');
+                let s = std::str::from_utf8(l)
+                    .map_err(|_| r.err("bad int"))?
+                    .trim_end_matches('L');
                 let v = match s {
                     "00" => Value::Bool(false),
                     "01" => Value::Bool(true),
@@ -225,7 +254,9 @@ pub fn from_slice(bytes: &[u8]) -> Result<Value, PickleError> {
             b'F' => {
                 let l = r.line()?;
                 let s = std::str::from_utf8(l).map_err(|_| r.err("bad float"))?;
-                stack.push(Slot::V(Value::Float(s.parse().map_err(|_| r.err(format!("bad float {s:?}")))?)));
+                stack.push(Slot::V(Value::Float(
+                    s.parse().map_err(|_| r.err(format!("bad float {s:?}")))?,
+                )));
             }
             0x8c => {
                 let n = r.len(1)?;
@@ -251,12 +282,20 @@ pub fn from_slice(bytes: &[u8]) -> Result<Value, PickleError> {
             b'U' | b'C' => {
                 let n = r.len(1)?;
                 let s = r.take(n)?;
-                stack.push(Slot::V(if op == b'U' { Value::Str(text(s)) } else { Value::Bytes(Rc::from(s)) }));
+                stack.push(Slot::V(if op == b'U' {
+                    Value::Str(text(s))
+                } else {
+                    Value::Bytes(Rc::from(s))
+                }));
             }
             b'T' | b'B' => {
                 let n = r.len(4)?;
                 let s = r.take(n)?;
-                stack.push(Slot::V(if op == b'T' { Value::Str(text(s)) } else { Value::Bytes(Rc::from(s)) }));
+                stack.push(Slot::V(if op == b'T' {
+                    Value::Str(text(s))
+                } else {
+                    Value::Bytes(Rc::from(s))
+                }));
             }
             b']' => stack.push(Slot::V(Value::List(Rc::new(RefCell::new(Vec::new()))))),
             b'}' => stack.push(Slot::V(Value::Dict(Rc::new(RefCell::new(Vec::new()))))),
@@ -322,7 +361,10 @@ pub fn from_slice(bytes: &[u8]) -> Result<Value, PickleError> {
                 let id = match op {
                     b'p' => {
                         let l = r.line()?;
-                        std::str::from_utf8(l).ok().and_then(|s| s.parse().ok()).ok_or_else(|| r.err("bad PUT id"))?
+                        std::str::from_utf8(l)
+                            .ok()
+                            .and_then(|s| s.parse().ok())
+                            .ok_or_else(|| r.err("bad PUT id"))?
                     }
                     b'q' => r.le(1)?,
                     _ => r.le(4)?,
@@ -334,15 +376,28 @@ pub fn from_slice(bytes: &[u8]) -> Result<Value, PickleError> {
                 let id = match op {
                     b'g' => {
                         let l = r.line()?;
-                        std::str::from_utf8(l).ok().and_then(|s| s.parse().ok()).ok_or_else(|| r.err("bad GET id"))?
+                        std::str::from_utf8(l)
+                            .ok()
+                            .and_then(|s| s.parse().ok())
+                            .ok_or_else(|| r.err("bad GET id"))?
                     }
                     b'h' => r.le(1)?,
                     _ => r.le(4)?,
                 };
-                let v = memo.get(&id).cloned().ok_or_else(|| r.err(format!("memo id {id} not defined")))?;
+                let v = memo
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| r.err(format!("memo id {id} not defined")))?;
                 stack.push(Slot::V(v));
             }
-            other => return Err(PickleError { offset: r.pos - 1, message: format!("unsupported pickle opcode 0x{other:02x} (only plain data is read)") }),
+            other => {
+                return Err(PickleError {
+                    offset: r.pos - 1,
+                    message: format!(
+                        "unsupported pickle opcode 0x{other:02x} (only plain data is read)"
+                    ),
+                });
+            }
         }
     }
 }
@@ -375,7 +430,10 @@ mod tests {
     #[test]
     fn truncated_and_unsupported() {
         let e = from_slice(b"(dp0\nS'SKELID'\np1\nS'TIL").unwrap_err();
-        assert!(e.message.contains("unterminated") || e.message.contains("truncated"), "{e}");
+        assert!(
+            e.message.contains("unterminated") || e.message.contains("truncated"),
+            "{e}"
+        );
         let e = from_slice(b"\x80\x04c").unwrap_err();
         assert!(e.message.contains("unsupported pickle opcode 0x63"), "{e}");
     }

@@ -57,7 +57,11 @@ impl LoadReport {
 
 impl std::fmt::Display for LoadReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {} loaded, {} skipped", self.source, self.loaded, self.skipped)?;
+        write!(
+            f,
+            "{}: {} loaded, {} skipped",
+            self.source, self.loaded, self.skipped
+        )?;
         for ex in &self.examples {
             write!(f, "\n  skipped {}: {}", ex.location, ex.reason)?;
         }

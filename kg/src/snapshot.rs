@@ -39,7 +39,8 @@ fn snap_err(path: &Path, message: impl Into<String>) -> KgError {
 /// Serialises the graph into snapshot bytes.
 pub fn to_bytes(g: &ConceptGraph) -> Result<Vec<u8>> {
     let (graph, reports) = g.parts();
-    let payload = postcard::to_allocvec(&BodyRef { graph, reports }).map_err(|e| snap_err(Path::new("<memory>"), format!("cannot encode: {e}")))?;
+    let payload = postcard::to_allocvec(&BodyRef { graph, reports })
+        .map_err(|e| snap_err(Path::new("<memory>"), format!("cannot encode: {e}")))?;
     let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -52,39 +53,73 @@ pub fn to_bytes(g: &ConceptGraph) -> Result<Vec<u8>> {
 /// Reads a graph from snapshot bytes; `path` names the source in errors.
 pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ConceptGraph> {
     if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
-        return Err(snap_err(path, "not a clinrag graph snapshot (bad magic); rebuild it with `clinrag kg build`"));
+        return Err(snap_err(
+            path,
+            "not a clinrag graph snapshot (bad magic); rebuild it with `clinrag kg build`",
+        ));
     }
     let word = |r: std::ops::Range<usize>| bytes.get(r).unwrap_or_default();
-    let version = u32::from_le_bytes(word(8..12).try_into().map_err(|_| snap_err(path, "short header"))?);
+    let version = u32::from_le_bytes(
+        word(8..12)
+            .try_into()
+            .map_err(|_| snap_err(path, "short header"))?,
+    );
     if version != FORMAT_VERSION {
         return Err(snap_err(
             path,
-            format!("format version {version}, this build reads {FORMAT_VERSION}; rebuild it with `clinrag kg build`"),
+            format!(
+                "format version {version}, this build reads {FORMAT_VERSION}; rebuild it with `clinrag kg build`"
+            ),
         ));
     }
-    let len = u64::from_le_bytes(word(12..20).try_into().map_err(|_| snap_err(path, "short header"))?);
-    let crc = u32::from_le_bytes(word(20..24).try_into().map_err(|_| snap_err(path, "short header"))?);
+    let len = u64::from_le_bytes(
+        word(12..20)
+            .try_into()
+            .map_err(|_| snap_err(path, "short header"))?,
+    );
+    let crc = u32::from_le_bytes(
+        word(20..24)
+            .try_into()
+            .map_err(|_| snap_err(path, "short header"))?,
+    );
     let payload = &bytes[HEADER_LEN..];
     if payload.len() as u64 != len {
-        return Err(snap_err(path, format!("truncated: header says {len} payload bytes, file has {}", payload.len())));
+        return Err(snap_err(
+            path,
+            format!(
+                "truncated: header says {len} payload bytes, file has {}",
+                payload.len()
+            ),
+        ));
     }
     if crc32fast::hash(payload) != crc {
-        return Err(snap_err(path, "checksum mismatch (corrupt file); rebuild it with `clinrag kg build`"));
+        return Err(snap_err(
+            path,
+            "checksum mismatch (corrupt file); rebuild it with `clinrag kg build`",
+        ));
     }
-    let body: Body = postcard::from_bytes(payload).map_err(|e| snap_err(path, format!("cannot decode: {e}")))?;
+    let body: Body =
+        postcard::from_bytes(payload).map_err(|e| snap_err(path, format!("cannot decode: {e}")))?;
     Ok(ConceptGraph::from_parts(body.graph, body.reports))
 }
 
 /// Writes the snapshot to `path` atomically (a temporary file in the same folder, then rename).
 pub fn save(g: &ConceptGraph, path: &Path) -> Result<()> {
     let bytes = to_bytes(g)?;
-    let write_err = |p: &Path, e| KgError::Write { path: p.to_path_buf(), source: e };
+    let write_err = |p: &Path, e| KgError::Write {
+        path: p.to_path_buf(),
+        source: e,
+    };
     if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir).map_err(|e| write_err(dir, e))?;
-        }
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).map_err(|e| write_err(dir, e))?;
+    }
     let mut tmp = PathBuf::from(path);
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "graph.bin".into());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "graph.bin".into());
     tmp.set_file_name(format!(".{name}.tmp{}", std::process::id()));
     {
         let mut f = std::fs::File::create(&tmp).map_err(|e| write_err(&tmp, e))?;
@@ -116,8 +151,25 @@ mod tests {
 
     fn graph() -> ConceptGraph {
         let mut g = ConceptGraph::new();
-        let a = g.add_node(Node { kind: NodeKind::Concept, vocab: Vocab::Hpo, code: "0001166".into(), label: "Arachnodactyly".into(), synonyms: vec!["Spider fingers".into()], detail: Detail::Hpo { obsolete: false, replaced_by: None } });
-        let b = g.add_node(Node { kind: NodeKind::Disease, vocab: Vocab::Omim, code: "154700".into(), label: "Marfan syndrome".into(), synonyms: vec![], detail: Detail::None });
+        let a = g.add_node(Node {
+            kind: NodeKind::Concept,
+            vocab: Vocab::Hpo,
+            code: "0001166".into(),
+            label: "Arachnodactyly".into(),
+            synonyms: vec!["Spider fingers".into()],
+            detail: Detail::Hpo {
+                obsolete: false,
+                replaced_by: None,
+            },
+        });
+        let b = g.add_node(Node {
+            kind: NodeKind::Disease,
+            vocab: Vocab::Omim,
+            code: "154700".into(),
+            label: "Marfan syndrome".into(),
+            synonyms: vec![],
+            detail: Detail::None,
+        });
         let mut e = Edge::new(EdgeKind::HasPhenotype);
         e.frequency = Some(0.9);
         g.add_edge(b, a, e);
@@ -143,12 +195,16 @@ mod tests {
         bytes[last] ^= 0xff;
         let err = from_bytes(&bytes, &path).unwrap_err().to_string();
         assert!(err.contains("checksum mismatch"), "{err}");
-        let err = from_bytes(&bytes[..bytes.len() - 3], &path).unwrap_err().to_string();
+        let err = from_bytes(&bytes[..bytes.len() - 3], &path)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("truncated"), "{err}");
         bytes[8] = 99;
         let err = from_bytes(&bytes, &path).unwrap_err().to_string();
         assert!(err.contains("format version 99"), "{err}");
-        let err = load(&dir.path().join("missing.bin")).unwrap_err().to_string();
+        let err = load(&dir.path().join("missing.bin"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("clinrag kg build"), "{err}");
     }
 }

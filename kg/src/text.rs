@@ -80,7 +80,13 @@ pub fn norm_word(word: &str) -> String {
     let mut w = word.to_string();
     // Every rewrite source contains one of these; most words contain none.
     let maybe_british = w.len() > 4
-        && (w.contains("ae") || w.contains("oe") || w.contains("our") || w.contains("isat") || w.contains("sulph") || w.contains("tre") || w.contains("bre"));
+        && (w.contains("ae")
+            || w.contains("oe")
+            || w.contains("our")
+            || w.contains("isat")
+            || w.contains("sulph")
+            || w.contains("tre")
+            || w.contains("bre"));
     if maybe_british {
         for (from, to) in SPELLING {
             if w.contains(from) {
@@ -119,7 +125,12 @@ pub fn tokenize(text: &str) -> Vec<Token> {
     let mut letters = false;
     let chars: Vec<char> = text.chars().collect();
     let mut i = 0usize;
-    let flush = |raw: &mut String, start: usize, end: usize, upper: bool, letters: bool, out: &mut Vec<Token>| {
+    let flush = |raw: &mut String,
+                 start: usize,
+                 end: usize,
+                 upper: bool,
+                 letters: bool,
+                 out: &mut Vec<Token>| {
         if !raw.is_empty() {
             out.push(Token {
                 start,
@@ -269,7 +280,8 @@ mod tests {
     #[test]
     fn token_offsets_are_chars() {
         let toks = tokenize("Fièvre, no FEVER");
-        let spans: Vec<(usize, usize, bool)> = toks.iter().map(|t| (t.start, t.end, t.upper)).collect();
+        let spans: Vec<(usize, usize, bool)> =
+            toks.iter().map(|t| (t.start, t.end, t.upper)).collect();
         assert_eq!(spans, vec![(0, 6, false), (8, 10, false), (11, 16, true)]);
         assert_eq!(toks[0].norm, "fievre");
     }

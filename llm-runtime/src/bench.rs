@@ -10,7 +10,8 @@ use crate::model::{ChatModel, collect_with};
 use crate::types::{ChatRequest, Message, ModelInfo, SamplingParams};
 
 /// The default benchmark prompt (fixed, so runs compare).
-pub const BENCH_PROMPT: &str = "Explain in a few sentences what type 2 diabetes is and how it is usually treated.";
+pub const BENCH_PROMPT: &str =
+    "Explain in a few sentences what type 2 diabetes is and how it is usually treated.";
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -24,7 +25,11 @@ pub struct BenchOptions {
 
 impl Default for BenchOptions {
     fn default() -> Self {
-        Self { prompt: BENCH_PROMPT.into(), max_tokens: 128, runs: 3 }
+        Self {
+            prompt: BENCH_PROMPT.into(),
+            max_tokens: 128,
+            runs: 3,
+        }
     }
 }
 
@@ -60,7 +65,10 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 /// Runs the benchmark: greedy decoding, one warm-up run, then `runs` measured runs.
 pub async fn bench(model: &dyn ChatModel, opts: &BenchOptions) -> Result<BenchReport> {
-    let params = SamplingParams { ignore_eos: true, ..SamplingParams::greedy(opts.max_tokens) };
+    let params = SamplingParams {
+        ignore_eos: true,
+        ..SamplingParams::greedy(opts.max_tokens)
+    };
     let mut runs = Vec::new();
     for i in 0..=opts.runs.max(1) {
         let req = ChatRequest::new(vec![Message::user(opts.prompt.clone())], params.clone());
@@ -98,13 +106,20 @@ pub async fn bench(model: &dyn ChatModel, opts: &BenchOptions) -> Result<BenchRe
 /// Peak resident set size of this process in MB (Linux `VmHWM`).
 pub fn peak_rss_mb() -> Option<f64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: f64 = s.lines().find_map(|l| l.strip_prefix("VmHWM:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    let kb: f64 = s
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
     Some(kb / 1024.0)
 }
 
 /// Read bandwidth in GB/s: sums a 256 MiB buffer on `threads` threads, best of 3.
 pub fn read_bandwidth_gbs(threads: usize) -> f64 {
-    let words = 32 << 20;
+    let words: usize = 32 << 20;
     let buf: Vec<u64> = (0..words as u64).collect();
     let chunk = words.div_ceil(threads.max(1));
     let mut best = 0.0f64;
@@ -115,7 +130,9 @@ pub fn read_bandwidth_gbs(threads: usize) -> f64 {
                 .chunks(chunk)
                 .map(|c| s.spawn(move || c.iter().fold(0u64, |a, &x| a.wrapping_add(x))))
                 .collect();
-            hs.into_iter().map(|h| h.join().unwrap_or(0)).fold(0u64, u64::wrapping_add)
+            hs.into_iter()
+                .map(|h| h.join().unwrap_or(0))
+                .fold(0u64, u64::wrapping_add)
         });
         std::hint::black_box(total);
         best = best.max((words * 8) as f64 / t.elapsed().as_secs_f64() / 1e9);

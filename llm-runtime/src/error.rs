@@ -30,8 +30,13 @@ pub enum LlmError {
     #[error("chat template error: {0}")]
     Template(String),
     /// The prompt does not fit the model's context window.
-    #[error("prompt of {prompt_tokens} tokens leaves no room in the context window of {context} tokens")]
-    ContextOverflow { prompt_tokens: usize, context: usize },
+    #[error(
+        "prompt of {prompt_tokens} tokens leaves no room in the context window of {context} tokens"
+    )]
+    ContextOverflow {
+        prompt_tokens: usize,
+        context: usize,
+    },
     /// A request parameter is out of range or inconsistent (the caller's fault).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
@@ -71,9 +76,7 @@ impl LlmError {
     /// Whether retrying the same request later can succeed (transient failure).
     pub fn is_retryable(&self) -> bool {
         match self {
-            LlmError::QueueFull { .. } | LlmError::Timeout { .. } | LlmError::Connection(_) => {
-                true
-            }
+            LlmError::QueueFull { .. } | LlmError::Timeout { .. } | LlmError::Connection(_) => true,
             LlmError::ServerStatus { status, .. } => *status == 429 || *status >= 500,
             _ => false,
         }
@@ -108,11 +111,35 @@ mod tests {
             (LlmError::Timeout { secs: 1.0 }, true),
             (LlmError::QueueFull { capacity: 4 }, true),
             (LlmError::Connection("refused".into()), true),
-            (LlmError::ServerStatus { status: 503, message: String::new() }, true),
-            (LlmError::ServerStatus { status: 429, message: String::new() }, true),
-            (LlmError::ServerStatus { status: 400, message: String::new() }, false),
+            (
+                LlmError::ServerStatus {
+                    status: 503,
+                    message: String::new(),
+                },
+                true,
+            ),
+            (
+                LlmError::ServerStatus {
+                    status: 429,
+                    message: String::new(),
+                },
+                true,
+            ),
+            (
+                LlmError::ServerStatus {
+                    status: 400,
+                    message: String::new(),
+                },
+                false,
+            ),
             (LlmError::ServerProtocol("garbage".into()), false),
-            (LlmError::ContextOverflow { prompt_tokens: 9, context: 8 }, false),
+            (
+                LlmError::ContextOverflow {
+                    prompt_tokens: 9,
+                    context: 8,
+                },
+                false,
+            ),
             (LlmError::EngineStopped, false),
         ];
         for (e, want) in cases {

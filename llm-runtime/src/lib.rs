@@ -18,10 +18,10 @@ mod types;
 
 pub use constrain::JsonGrammar;
 pub use error::{LlmError, Result};
-pub use local::{DeviceKind, LocalConfig, LocalModel};
+pub use local::{DeviceKind, LocalConfig, LocalModel, Requantize};
 pub use model::{BoxFuture, ChatModel, TokenStream, collect, collect_with};
 pub use openai::{OpenAiConfig, OpenAiModel};
 pub use types::{
-    CancelToken, ChatRequest, Completion, FinishReason, Message, ModelInfo, Role, SamplingParams, StreamEvent,
-    Timings, Usage,
+    CancelToken, ChatRequest, Completion, FinishReason, Message, ModelInfo, Role, SamplingParams,
+    StreamEvent, Timings, Usage,
 };

@@ -6,7 +6,9 @@ use std::pin::Pin;
 use futures::{Stream, StreamExt};
 
 use crate::error::{LlmError, Result};
-use crate::types::{ChatRequest, Completion, FinishReason, Message, ModelInfo, SamplingParams, StreamEvent, Usage};
+use crate::types::{
+    ChatRequest, Completion, FinishReason, Message, ModelInfo, SamplingParams, StreamEvent, Usage,
+};
 
 /// A stream of generation events; the last item is [`StreamEvent::Done`] or an error.
 /// Dropping the stream cancels the generation.
@@ -25,7 +27,12 @@ pub trait ChatModel: Send + Sync {
 
     /// Picks one of `options` as the assistant's answer; returns its index.
     /// The output can only be one of the options (logit masking over a token trie locally).
-    fn choose(&self, messages: Vec<Message>, options: Vec<String>, params: SamplingParams) -> BoxFuture<'_, Result<usize>>;
+    fn choose(
+        &self,
+        messages: Vec<Message>,
+        options: Vec<String>,
+        params: SamplingParams,
+    ) -> BoxFuture<'_, Result<usize>>;
 
     /// Produces a JSON value that matches `schema` (the subset documented in [`crate::JsonGrammar`]).
     fn generate_json(
@@ -49,7 +56,10 @@ pub async fn collect(stream: TokenStream) -> Result<Completion> {
 
 /// Collects a token stream, calling `on_delta` with each piece of text as it arrives
 /// (e.g. to print it to a terminal).
-pub async fn collect_with(mut stream: TokenStream, mut on_delta: impl FnMut(&str)) -> Result<Completion> {
+pub async fn collect_with(
+    mut stream: TokenStream,
+    mut on_delta: impl FnMut(&str),
+) -> Result<Completion> {
     let mut text = String::new();
     while let Some(ev) = stream.next().await {
         match ev? {
@@ -57,7 +67,18 @@ pub async fn collect_with(mut stream: TokenStream, mut on_delta: impl FnMut(&str
                 on_delta(&d);
                 text.push_str(&d);
             }
-            StreamEvent::Done { finish, usage, timings } => return Ok(Completion { text, finish, usage, timings }),
+            StreamEvent::Done {
+                finish,
+                usage,
+                timings,
+            } => {
+                return Ok(Completion {
+                    text,
+                    finish,
+                    usage,
+                    timings,
+                });
+            }
         }
     }
     Err(LlmError::EngineStopped)
@@ -73,13 +94,22 @@ pub(crate) struct StopMatcher {
 
 impl StopMatcher {
     pub(crate) fn new(stops: &[String]) -> Self {
-        Self { stops: stops.to_vec(), text: String::new(), emitted: 0 }
+        Self {
+            stops: stops.to_vec(),
+            text: String::new(),
+            emitted: 0,
+        }
     }
 
     /// Adds text; returns (text safe to emit, whether a stop sequence was hit).
     pub(crate) fn push(&mut self, piece: &str) -> (String, bool) {
         self.text.push_str(piece);
-        if let Some(i) = self.stops.iter().filter_map(|s| self.text.find(s.as_str())).min() {
+        if let Some(i) = self
+            .stops
+            .iter()
+            .filter_map(|s| self.text.find(s.as_str()))
+            .min()
+        {
             let out = self.text[self.emitted.min(i)..i].to_string();
             self.emitted = self.text.len();
             return (out, true);
@@ -93,22 +123,38 @@ impl StopMatcher {
             }
         }
         let end = self.text.len() - hold;
-        let out = if end > self.emitted { self.text[self.emitted..end].to_string() } else { String::new() };
+        let out = if end > self.emitted {
+            self.text[self.emitted..end].to_string()
+        } else {
+            String::new()
+        };
         self.emitted = self.emitted.max(end);
         (out, false)
     }
 
     /// Whatever is still held back (at the end of generation).
     pub(crate) fn flush(&mut self) -> String {
-        let out = self.text.get(self.emitted..).unwrap_or_default().to_string();
+        let out = self
+            .text
+            .get(self.emitted..)
+            .unwrap_or_default()
+            .to_string();
         self.emitted = self.text.len();
         out
     }
 }
 
 /// Builds the final event.
-pub(crate) fn done(finish: FinishReason, usage: Usage, timings: Option<crate::types::Timings>) -> StreamEvent {
-    StreamEvent::Done { finish, usage, timings }
+pub(crate) fn done(
+    finish: FinishReason,
+    usage: Usage,
+    timings: Option<crate::types::Timings>,
+) -> StreamEvent {
+    StreamEvent::Done {
+        finish,
+        usage,
+        timings,
+    }
 }
 
 #[cfg(test)]

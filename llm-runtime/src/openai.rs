@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 use crate::constrain::JsonGrammar;
 use crate::error::{LlmError, Result};
 use crate::model::{BoxFuture, ChatModel, StopMatcher, TokenStream, done};
-use crate::types::{ChatRequest, FinishReason, Message, ModelInfo, SamplingParams, StreamEvent, Usage};
+use crate::types::{
+    ChatRequest, FinishReason, Message, ModelInfo, SamplingParams, StreamEvent, Usage,
+};
 
 /// Settings of a server backend. The binary reads the API key from the environment and passes it here.
 #[derive(Debug, Clone)]
@@ -58,15 +60,21 @@ fn map_err(e: OpenAIError) -> LlmError {
             } else if r.is_decode() || r.is_body() {
                 LlmError::ServerProtocol(r.to_string())
             } else if let Some(s) = r.status() {
-                LlmError::ServerStatus { status: s.as_u16(), message: r.to_string() }
+                LlmError::ServerStatus {
+                    status: s.as_u16(),
+                    message: r.to_string(),
+                }
             } else {
                 LlmError::Connection(r.to_string())
             }
         }
-        OpenAIError::ApiError(a) => {
-            LlmError::ServerStatus { status: a.status_code.as_u16(), message: a.api_error.message.clone() }
+        OpenAIError::ApiError(a) => LlmError::ServerStatus {
+            status: a.status_code.as_u16(),
+            message: a.api_error.message.clone(),
+        },
+        OpenAIError::JSONDeserialize(err, _) => {
+            LlmError::ServerProtocol(format!("invalid JSON from server: {err}"))
         }
-        OpenAIError::JSONDeserialize(err, _) => LlmError::ServerProtocol(format!("invalid JSON from server: {err}")),
         OpenAIError::StreamError(s) => LlmError::ServerProtocol(format!("bad event stream: {s}")),
         OpenAIError::InvalidArgument(m) => LlmError::InvalidRequest(m),
         other => LlmError::ServerProtocol(other.to_string()),
@@ -74,7 +82,10 @@ fn map_err(e: OpenAIError) -> LlmError {
 }
 
 fn wire_messages(messages: &[Message]) -> Vec<Value> {
-    messages.iter().map(|m| json!({"role": m.role.as_str(), "content": m.content})).collect()
+    messages
+        .iter()
+        .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
+        .collect()
 }
 
 fn finish_of(r: Option<&async_openai::types::chat::FinishReason>) -> FinishReason {
@@ -89,17 +100,29 @@ impl OpenAiModel {
     /// Builds the client (no network access happens here).
     pub fn new(config: OpenAiConfig) -> Result<Self> {
         if !(config.base_url.starts_with("http://") || config.base_url.starts_with("https://")) {
-            return Err(LlmError::InvalidRequest(format!("base URL must be http(s): {:?}", config.base_url)));
+            return Err(LlmError::InvalidRequest(format!(
+                "base URL must be http(s): {:?}",
+                config.base_url
+            )));
         }
         if config.timeout.is_zero() {
             return Err(LlmError::InvalidRequest("timeout must be > 0".into()));
         }
         let mut cc = ClientConfig::new().with_api_base(config.base_url.trim_end_matches('/'));
         cc = cc.with_api_key(config.api_key.clone().unwrap_or_default());
-        Ok(Self { client: Client::with_config(cc), config })
+        Ok(Self {
+            client: Client::with_config(cc),
+            config,
+        })
     }
 
-    fn request(&self, messages: &[Message], params: &SamplingParams, stream: bool, extra: Option<Value>) -> Result<CreateChatCompletionRequest> {
+    fn request(
+        &self,
+        messages: &[Message],
+        params: &SamplingParams,
+        stream: bool,
+        extra: Option<Value>,
+    ) -> Result<CreateChatCompletionRequest> {
         params.validate()?;
         let mut body = json!({
             "model": self.config.model,
@@ -119,11 +142,14 @@ impl OpenAiModel {
         if let (Some(Value::Object(extra)), Some(obj)) = (extra, body.as_object_mut()) {
             obj.extend(extra);
         }
-        serde_json::from_value(body).map_err(|e| LlmError::InvalidRequest(format!("cannot build the request: {e}")))
+        serde_json::from_value(body)
+            .map_err(|e| LlmError::InvalidRequest(format!("cannot build the request: {e}")))
     }
 
     fn timeout_err(&self) -> LlmError {
-        LlmError::Timeout { secs: self.config.timeout.as_secs_f64() }
+        LlmError::Timeout {
+            secs: self.config.timeout.as_secs_f64(),
+        }
     }
 
     /// Runs `attempt` with the timeout, retrying retryable failures with exponential backoff.
@@ -155,7 +181,12 @@ impl OpenAiModel {
     }
 
     /// One non-streamed completion; returns the text.
-    async fn complete_text(&self, messages: &[Message], params: &SamplingParams, extra: Option<Value>) -> Result<String> {
+    async fn complete_text(
+        &self,
+        messages: &[Message],
+        params: &SamplingParams,
+        extra: Option<Value>,
+    ) -> Result<String> {
         let req = self.request(messages, params, false, extra)?;
         let resp = self
             .with_retries(|| {
@@ -172,7 +203,12 @@ impl OpenAiModel {
     }
 }
 
-type Chunks = std::pin::Pin<Box<dyn Stream<Item = std::result::Result<CreateChatCompletionStreamResponse, OpenAIError>> + Send>>;
+type Chunks = std::pin::Pin<
+    Box<
+        dyn Stream<Item = std::result::Result<CreateChatCompletionStreamResponse, OpenAIError>>
+            + Send,
+    >,
+>;
 
 struct StreamState {
     chunks: Option<Chunks>,
@@ -199,7 +235,11 @@ impl StreamState {
         self.chunks = None;
     }
 
-    async fn next_event(&mut self, timeout: Duration, cancel: &crate::types::CancelToken) -> Option<Result<StreamEvent>> {
+    async fn next_event(
+        &mut self,
+        timeout: Duration,
+        cancel: &crate::types::CancelToken,
+    ) -> Option<Result<StreamEvent>> {
         loop {
             if let Some(ev) = self.pending.pop_front() {
                 return Some(ev);
@@ -210,9 +250,13 @@ impl StreamState {
             }
             let chunks = self.chunks.as_mut()?;
             match tokio::time::timeout(timeout, chunks.next()).await {
-                Err(_) => self.fail(LlmError::Timeout { secs: timeout.as_secs_f64() }),
+                Err(_) => self.fail(LlmError::Timeout {
+                    secs: timeout.as_secs_f64(),
+                }),
                 Ok(None) if self.received == 0 => {
-                    self.fail(LlmError::ServerProtocol("the answer held no server-sent events".into()));
+                    self.fail(LlmError::ServerProtocol(
+                        "the answer held no server-sent events".into(),
+                    ));
                 }
                 Ok(None) => {
                     let tail = self.stops.flush();
@@ -248,7 +292,11 @@ impl StreamState {
 
 impl ChatModel for OpenAiModel {
     fn info(&self) -> ModelInfo {
-        ModelInfo { backend: "openai".into(), model: self.config.model.clone(), context_length: self.config.context_length }
+        ModelInfo {
+            backend: "openai".into(),
+            model: self.config.model.clone(),
+            context_length: self.config.context_length,
+        }
     }
 
     fn generate(&self, request: ChatRequest) -> TokenStream {
@@ -287,31 +335,45 @@ impl ChatModel for OpenAiModel {
         stream.boxed()
     }
 
-    fn choose(&self, messages: Vec<Message>, options: Vec<String>, params: SamplingParams) -> BoxFuture<'_, Result<usize>> {
+    fn choose(
+        &self,
+        messages: Vec<Message>,
+        options: Vec<String>,
+        params: SamplingParams,
+    ) -> BoxFuture<'_, Result<usize>> {
         Box::pin(async move {
             if options.is_empty() {
-                return Err(LlmError::InvalidRequest("choose needs at least one option".into()));
+                return Err(LlmError::InvalidRequest(
+                    "choose needs at least one option".into(),
+                ));
             }
             let schema = json!({"type": "object", "properties": {"answer": {"enum": options}}, "required": ["answer"], "additionalProperties": false});
             let v = self.generate_json(messages, schema, params).await?;
             let answer = v["answer"].as_str().unwrap_or_default();
-            options
-                .iter()
-                .position(|o| o == answer)
-                .ok_or_else(|| LlmError::ConstraintViolation("server answer is not one of the options".into()))
+            options.iter().position(|o| o == answer).ok_or_else(|| {
+                LlmError::ConstraintViolation("server answer is not one of the options".into())
+            })
         })
     }
 
-    fn generate_json(&self, messages: Vec<Message>, schema: Value, params: SamplingParams) -> BoxFuture<'_, Result<Value>> {
+    fn generate_json(
+        &self,
+        messages: Vec<Message>,
+        schema: Value,
+        params: SamplingParams,
+    ) -> BoxFuture<'_, Result<Value>> {
         Box::pin(async move {
             let grammar = JsonGrammar::compile(&schema)?;
             let extra = json!({"response_format": {"type": "json_schema", "json_schema": {"name": "output", "schema": schema, "strict": true}}});
             let text = self.complete_text(&messages, &params, Some(extra)).await?;
-            let value: Value = serde_json::from_str(text.trim())
-                .map_err(|e| LlmError::ConstraintViolation(format!("server output is not JSON: {e}")))?;
+            let value: Value = serde_json::from_str(text.trim()).map_err(|e| {
+                LlmError::ConstraintViolation(format!("server output is not JSON: {e}"))
+            })?;
             let compact = value.to_string();
             if !grammar.accepts(&compact) {
-                return Err(LlmError::ConstraintViolation("server output does not match the schema".into()));
+                return Err(LlmError::ConstraintViolation(
+                    "server output does not match the schema".into(),
+                ));
             }
             Ok(value)
         })

@@ -52,7 +52,11 @@ impl Sampler {
                     return argmax(logits);
                 }
                 self.candidates.extend(
-                    logits.iter().enumerate().filter(|(_, l)| !l.is_nan()).map(|(i, &l)| (i as u32, l)),
+                    logits
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, l)| !l.is_nan())
+                        .map(|(i, &l)| (i as u32, l)),
                 );
             }
         }
@@ -64,11 +68,18 @@ impl Sampler {
                 .candidates
                 .iter()
                 .copied()
-                .reduce(|a, b| if b.1 > a.1 || (b.1 == a.1 && b.0 < a.0) { b } else { a })
+                .reduce(|a, b| {
+                    if b.1 > a.1 || (b.1 == a.1 && b.0 < a.0) {
+                        b
+                    } else {
+                        a
+                    }
+                })
                 .map(|(i, _)| i);
         }
         let t = self.params.temperature;
-        self.candidates.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        self.candidates
+            .sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         if self.params.top_k > 0 {
             self.candidates.truncate(self.params.top_k);
         }
@@ -78,7 +89,7 @@ impl Sampler {
             c.1 = ((c.1 - max) / t).exp();
             total += c.1;
         }
-        if !(total > 0.0) || !total.is_finite() {
+        if total.partial_cmp(&0.0) != Some(std::cmp::Ordering::Greater) || !total.is_finite() {
             return Some(self.candidates[0].0);
         }
         let mut cut = self.candidates.len();
@@ -124,7 +135,12 @@ mod tests {
     use super::*;
 
     fn params(t: f32, k: usize, p: f32) -> SamplingParams {
-        SamplingParams { temperature: t, top_k: k, top_p: p, ..SamplingParams::default() }
+        SamplingParams {
+            temperature: t,
+            top_k: k,
+            top_p: p,
+            ..SamplingParams::default()
+        }
     }
 
     #[test]
@@ -160,7 +176,10 @@ mod tests {
     fn same_seed_same_tokens_and_sampling_varies() {
         let logits: Vec<f32> = (0..50).map(|i| (i % 7) as f32 * 0.3).collect();
         let run = |seed| {
-            let mut s = Sampler::new(&SamplingParams { seed, ..params(1.0, 0, 1.0) });
+            let mut s = Sampler::new(&SamplingParams {
+                seed,
+                ..params(1.0, 0, 1.0)
+            });
             (0..30).map(|_| s.sample(&logits, None)).collect::<Vec<_>>()
         };
         assert_eq!(run(7), run(7));
@@ -171,7 +190,10 @@ mod tests {
 
     #[test]
     fn repetition_penalty_lowers_seen_tokens() {
-        let s = Sampler::new(&SamplingParams { repetition_penalty: 2.0, ..SamplingParams::default() });
+        let s = Sampler::new(&SamplingParams {
+            repetition_penalty: 2.0,
+            ..SamplingParams::default()
+        });
         let mut logits = vec![4.0, -2.0, 1.0];
         s.penalize(&mut logits, &[0, 1, 0]);
         assert_eq!(logits, vec![2.0, -4.0, 1.0]);

@@ -29,7 +29,9 @@ pub enum TemplateSource {
 
 impl std::fmt::Debug for ChatTemplate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChatTemplate").field("source", &self.source).finish()
+        f.debug_struct("ChatTemplate")
+            .field("source", &self.source)
+            .finish()
     }
 }
 
@@ -45,7 +47,17 @@ fn strftime_now(fmt: String) -> String {
         .unwrap_or(0);
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     const MONTHS: [&str; 12] = [
-        "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
         "December",
     ];
     let name = MONTHS[(m - 1) as usize];
@@ -71,7 +83,12 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 impl ChatTemplate {
     /// Compiles `template` (from the model) or, when absent, the fallback that fits the vocabulary.
-    pub fn new(template: Option<String>, fallback: TemplateSource, bos: String, eos: String) -> Result<Self> {
+    pub fn new(
+        template: Option<String>,
+        fallback: TemplateSource,
+        bos: String,
+        eos: String,
+    ) -> Result<Self> {
         let (source, text) = match template {
             Some(t) if !t.trim().is_empty() => (TemplateSource::Model, t),
             _ => match fallback {
@@ -83,8 +100,14 @@ impl ChatTemplate {
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", strftime_now);
-        env.add_template_owned("chat", text).map_err(|e| LlmError::Template(format!("cannot compile: {e}")))?;
-        Ok(Self { env, bos, eos, source })
+        env.add_template_owned("chat", text)
+            .map_err(|e| LlmError::Template(format!("cannot compile: {e}")))?;
+        Ok(Self {
+            env,
+            bos,
+            eos,
+            source,
+        })
     }
 
     /// Where this template came from.
@@ -95,7 +118,10 @@ impl ChatTemplate {
 
     /// Renders the conversation, ending with the assistant header when `add_generation_prompt`.
     pub fn render(&self, messages: &[Message], add_generation_prompt: bool) -> Result<String> {
-        let tmpl = self.env.get_template("chat").map_err(|e| LlmError::Template(e.to_string()))?;
+        let tmpl = self
+            .env
+            .get_template("chat")
+            .map_err(|e| LlmError::Template(e.to_string()))?;
         tmpl.render(context! {
             messages => messages,
             add_generation_prompt => add_generation_prompt,
@@ -136,12 +162,26 @@ mod tests {
     #[test]
     fn model_template_with_python_methods_and_exceptions() {
         let src = "{% if messages[0]['role'] != 'system' %}{{ raise_exception('system first') }}{% endif %}{% for m in messages %}[{{ m['role'].upper() }}]{{ m['content'].strip() }}{% endfor %}";
-        let t = ChatTemplate::new(Some(src.into()), TemplateSource::ChatMl, String::new(), String::new()).unwrap();
+        let t = ChatTemplate::new(
+            Some(src.into()),
+            TemplateSource::ChatMl,
+            String::new(),
+            String::new(),
+        )
+        .unwrap();
         assert_eq!(t.source(), TemplateSource::Model);
-        assert_eq!(t.render(&msgs(), true).unwrap(), "[SYSTEM]Be brief.[USER]Hi");
+        assert_eq!(
+            t.render(&msgs(), true).unwrap(),
+            "[SYSTEM]Be brief.[USER]Hi"
+        );
         let err = t.render(&[Message::user("x")], true).unwrap_err();
         assert!(err.to_string().contains("system first"), "{err}");
-        let bad = ChatTemplate::new(Some("{% for %}".into()), TemplateSource::ChatMl, String::new(), String::new());
+        let bad = ChatTemplate::new(
+            Some("{% for %}".into()),
+            TemplateSource::ChatMl,
+            String::new(),
+            String::new(),
+        );
         assert!(matches!(bad, Err(LlmError::Template(_))));
     }
 

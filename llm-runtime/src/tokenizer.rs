@@ -18,7 +18,14 @@ use crate::error::{LlmError, Result};
 const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
 /// Token strings that end a turn in the chat formats we know.
-const END_OF_TURN: &[&str] = &["<|im_end|>", "<|eot_id|>", "<|eom_id|>", "<|end_of_text|>", "<|endoftext|>", "</s>"];
+const END_OF_TURN: &[&str] = &[
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<|eom_id|>",
+    "<|end_of_text|>",
+    "<|endoftext|>",
+    "</s>",
+];
 
 /// A tokenizer plus the byte sequence of each token id.
 pub struct TextTokenizer {
@@ -45,17 +52,25 @@ fn tok_err(e: impl std::fmt::Display) -> LlmError {
 }
 
 fn md_strings(md: &HashMap<String, gguf_file::Value>, key: &str) -> Result<Option<Vec<String>>> {
-    let Some(v) = md.get(key) else { return Ok(None) };
+    let Some(v) = md.get(key) else {
+        return Ok(None);
+    };
     let arr = v.to_vec().map_err(|e| tok_err(format!("{key}: {e}")))?;
     arr.iter()
-        .map(|x| x.to_string().cloned().map_err(|e| tok_err(format!("{key}: {e}"))))
+        .map(|x| {
+            x.to_string()
+                .cloned()
+                .map_err(|e| tok_err(format!("{key}: {e}")))
+        })
         .collect::<Result<Vec<_>>>()
         .map(Some)
 }
 
 fn md_u32(md: &HashMap<String, gguf_file::Value>, key: &str) -> Option<u32> {
     let v = md.get(key)?;
-    v.to_u32().ok().or_else(|| v.to_i32().ok().and_then(|x| u32::try_from(x).ok()))
+    v.to_u32()
+        .ok()
+        .or_else(|| v.to_i32().ok().and_then(|x| u32::try_from(x).ok()))
 }
 
 /// GPT-2's byte <-> printable-char table, inverted: char -> byte.
@@ -63,7 +78,8 @@ fn byte_level_inverse() -> HashMap<char, u8> {
     let mut map = HashMap::with_capacity(256);
     let mut n = 0u32;
     for b in 0u32..256 {
-        let printable = (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+        let printable =
+            (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
         let c = if printable {
             b
         } else {
@@ -94,10 +110,12 @@ fn byte_level_bytes(inv: &HashMap<char, u8>, token: &str) -> Vec<u8> {
 
 /// Raw bytes of a SentencePiece-style token (`▁` for space, `<0xNN>` byte tokens).
 fn sentencepiece_bytes(token: &str) -> Vec<u8> {
-    if token.len() == 6 && token.starts_with("<0x") && token.ends_with('>') {
-        if let Ok(b) = u8::from_str_radix(&token[3..5], 16) {
-            return vec![b];
-        }
+    if token.len() == 6
+        && token.starts_with("<0x")
+        && token.ends_with('>')
+        && let Ok(b) = u8::from_str_radix(&token[3..5], 16)
+    {
+        return vec![b];
     }
     token.replace('\u{2581}', " ").into_bytes()
 }
@@ -123,31 +141,56 @@ impl TextTokenizer {
                 .to_vec()
                 .map_err(tok_err)?
                 .iter()
-                .map(|x| x.to_i32().map(i64::from).or_else(|_| x.to_u32().map(i64::from)).unwrap_or(1))
+                .map(|x| {
+                    x.to_i32()
+                        .map(i64::from)
+                        .or_else(|_| x.to_u32().map(i64::from))
+                        .unwrap_or(1)
+                })
                 .collect(),
             None => vec![1; tokens.len()],
         };
-        let vocab: ahash::AHashMap<String, u32> =
-            tokens.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+        let vocab: ahash::AHashMap<String, u32> = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i as u32))
+            .collect();
         let merges: Vec<(String, String)> = merges
             .iter()
             .enumerate()
             .map(|(i, m)| {
                 m.split_once(' ')
                     .map(|(a, b)| (a.to_string(), b.to_string()))
-                    .ok_or_else(|| tok_err(format!("tokenizer.ggml.merges[{i}] has no space: {m:?}")))
+                    .ok_or_else(|| {
+                        tok_err(format!("tokenizer.ggml.merges[{i}] has no space: {m:?}"))
+                    })
             })
             .collect::<Result<_>>()?;
-        let bpe = BPE::builder().vocab_and_merges(vocab, merges).build().map_err(tok_err)?;
+        let bpe = BPE::builder()
+            .vocab_and_merges(vocab, merges)
+            .build()
+            .map_err(tok_err)?;
         let mut inner = Tokenizer::new(bpe);
-        let pre = md.get("tokenizer.ggml.pre").and_then(|v| v.to_string().ok()).cloned().unwrap_or_default();
+        let pre = md
+            .get("tokenizer.ggml.pre")
+            .and_then(|v| v.to_string().ok())
+            .cloned()
+            .unwrap_or_default();
         let byte_level = ByteLevel::new(false, true, true);
         let pre_tok: PreTokenizerWrapper = match pre.as_str() {
             "smollm" => Sequence::new(vec![Digits::new(true).into(), byte_level.into()]).into(),
             "llama-bpe" | "llama3" | "smaug-bpe" => {
-                let split = Split::new(SplitPattern::Regex(LLAMA3_SPLIT.into()), SplitDelimiterBehavior::Isolated, false)
-                    .map_err(tok_err)?;
-                Sequence::new(vec![split.into(), ByteLevel::new(false, true, false).into()]).into()
+                let split = Split::new(
+                    SplitPattern::Regex(LLAMA3_SPLIT.into()),
+                    SplitDelimiterBehavior::Isolated,
+                    false,
+                )
+                .map_err(tok_err)?;
+                Sequence::new(vec![
+                    split.into(),
+                    ByteLevel::new(false, true, false).into(),
+                ])
+                .into()
             }
             _ => byte_level.into(),
         };
@@ -169,12 +212,26 @@ impl TextTokenizer {
             .map(|(_, t)| *t == 3)
             .collect();
         let bos = md_u32(md, "tokenizer.ggml.bos_token_id");
-        let mut stop_ids: Vec<u32> = ["tokenizer.ggml.eos_token_id", "tokenizer.ggml.eot_token_id", "tokenizer.ggml.eom_token_id"]
-            .iter()
-            .filter_map(|k| md_u32(md, k))
-            .collect();
-        let add_bos = md.get("tokenizer.ggml.add_bos_token").and_then(|v| v.to_bool().ok()).unwrap_or(false);
-        let mut tt = Self { inner, pieces, special, bos, stop_ids: Vec::new(), add_bos };
+        let mut stop_ids: Vec<u32> = [
+            "tokenizer.ggml.eos_token_id",
+            "tokenizer.ggml.eot_token_id",
+            "tokenizer.ggml.eom_token_id",
+        ]
+        .iter()
+        .filter_map(|k| md_u32(md, k))
+        .collect();
+        let add_bos = md
+            .get("tokenizer.ggml.add_bos_token")
+            .and_then(|v| v.to_bool().ok())
+            .unwrap_or(false);
+        let mut tt = Self {
+            inner,
+            pieces,
+            special,
+            bos,
+            stop_ids: Vec::new(),
+            add_bos,
+        };
         stop_ids.extend(END_OF_TURN.iter().filter_map(|t| tt.inner.token_to_id(t)));
         stop_ids.sort_unstable();
         stop_ids.dedup();
@@ -188,7 +245,8 @@ impl TextTokenizer {
             .map_err(|e| LlmError::Tokenizer(format!("cannot read {}: {e}", path.display())))?;
         let json: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| LlmError::Tokenizer(format!("{}: not JSON: {e}", path.display())))?;
-        let inner = Tokenizer::from_file(path).map_err(|e| LlmError::Tokenizer(format!("{}: {e}", path.display())))?;
+        let inner = Tokenizer::from_file(path)
+            .map_err(|e| LlmError::Tokenizer(format!("{}: {e}", path.display())))?;
         let byte_level = json["decoder"].to_string().contains("\"ByteLevel\"")
             || json["pre_tokenizer"].to_string().contains("\"ByteLevel\"");
         let n = inner.get_vocab_size(true);
@@ -210,13 +268,27 @@ impl TextTokenizer {
                     special.push(a.special);
                 }
                 None => {
-                    pieces.push(if byte_level { byte_level_bytes(&inv, name) } else { sentencepiece_bytes(name) });
+                    pieces.push(if byte_level {
+                        byte_level_bytes(&inv, name)
+                    } else {
+                        sentencepiece_bytes(name)
+                    });
                     special.push(false);
                 }
             }
         }
-        let mut tt = Self { inner, pieces, special, bos, stop_ids: eos.to_vec(), add_bos };
-        let extra: Vec<u32> = END_OF_TURN.iter().filter_map(|t| tt.inner.token_to_id(t)).collect();
+        let mut tt = Self {
+            inner,
+            pieces,
+            special,
+            bos,
+            stop_ids: eos.to_vec(),
+            add_bos,
+        };
+        let extra: Vec<u32> = END_OF_TURN
+            .iter()
+            .filter_map(|t| tt.inner.token_to_id(t))
+            .collect();
         tt.stop_ids.extend(extra);
         tt.stop_ids.sort_unstable();
         tt.stop_ids.dedup();
@@ -227,24 +299,31 @@ impl TextTokenizer {
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         let enc = self.inner.encode(text, false).map_err(tok_err)?;
         let mut ids = enc.get_ids().to_vec();
-        if self.add_bos {
-            if let Some(b) = self.bos {
-                if ids.first() != Some(&b) {
-                    ids.insert(0, b);
-                }
-            }
+        if self.add_bos
+            && let Some(b) = self.bos
+            && ids.first() != Some(&b)
+        {
+            ids.insert(0, b);
         }
         Ok(ids)
     }
 
     /// Encodes a fragment that continues a prompt (no BOS).
     pub fn encode_fragment(&self, text: &str) -> Result<Vec<u32>> {
-        Ok(self.inner.encode(text, false).map_err(tok_err)?.get_ids().to_vec())
+        Ok(self
+            .inner
+            .encode(text, false)
+            .map_err(tok_err)?
+            .get_ids()
+            .to_vec())
     }
 
     /// The raw bytes of token `id` (empty for unknown ids).
     pub fn piece(&self, id: u32) -> &[u8] {
-        self.pieces.get(id as usize).map(Vec::as_slice).unwrap_or(&[])
+        self.pieces
+            .get(id as usize)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
     }
 
     /// Whether `id` is a control token that never appears as text.
@@ -264,12 +343,17 @@ impl TextTokenizer {
 
     /// The BOS token text (for chat templates).
     pub fn bos_text(&self) -> String {
-        self.bos.and_then(|b| self.inner.id_to_token(b)).unwrap_or_default()
+        self.bos
+            .and_then(|b| self.inner.id_to_token(b))
+            .unwrap_or_default()
     }
 
     /// The first stop token's text (for chat templates).
     pub fn eos_text(&self) -> String {
-        self.stop_ids.first().and_then(|&e| self.inner.id_to_token(e)).unwrap_or_default()
+        self.stop_ids
+            .first()
+            .and_then(|&e| self.inner.id_to_token(e))
+            .unwrap_or_default()
     }
 }
 
@@ -348,12 +432,17 @@ mod tests {
     #[test]
     fn detokenizer_holds_back_split_characters_and_replaces_invalid_bytes() {
         // (input chunks, expected outputs per push, expected flush)
-        let cases: Vec<(Vec<&[u8]>, Vec<&str>, &str)> = vec![
+        type Case<'a> = (Vec<&'a [u8]>, Vec<&'a str>, &'a str);
+        let cases: Vec<Case> = vec![
             (vec![b"ab", b"c"], vec!["ab", "c"], ""),
             // U+00E9 (C3 A9) split across two tokens
             (vec![b"caf\xC3", b"\xA9!"], vec!["caf", "\u{e9}!"], ""),
             // 4-byte emoji in three pieces
-            (vec![b"\xF0\x9F", b"\x98", b"\x80"], vec!["", "", "\u{1F600}"], ""),
+            (
+                vec![b"\xF0\x9F", b"\x98", b"\x80"],
+                vec!["", "", "\u{1F600}"],
+                "",
+            ),
             // invalid continuation byte: replaced, text goes on
             (vec![b"a\xFFb"], vec!["a\u{FFFD}b"], ""),
             // dangling lead byte at the end

@@ -34,13 +34,22 @@ pub struct Message {
 
 impl Message {
     pub fn system(content: impl Into<String>) -> Self {
-        Self { role: Role::System, content: content.into() }
+        Self {
+            role: Role::System,
+            content: content.into(),
+        }
     }
     pub fn user(content: impl Into<String>) -> Self {
-        Self { role: Role::User, content: content.into() }
+        Self {
+            role: Role::User,
+            content: content.into(),
+        }
     }
     pub fn assistant(content: impl Into<String>) -> Self {
-        Self { role: Role::Assistant, content: content.into() }
+        Self {
+            role: Role::Assistant,
+            content: content.into(),
+        }
     }
 }
 
@@ -84,7 +93,10 @@ impl Default for SamplingParams {
 impl SamplingParams {
     /// Greedy decoding of at most `max_tokens` tokens.
     pub fn greedy(max_tokens: usize) -> Self {
-        Self { max_tokens, ..Self::default() }
+        Self {
+            max_tokens,
+            ..Self::default()
+        }
     }
 
     pub(crate) fn validate(&self) -> crate::Result<()> {
@@ -134,7 +146,11 @@ pub struct ChatRequest {
 
 impl ChatRequest {
     pub fn new(messages: Vec<Message>, params: SamplingParams) -> Self {
-        Self { messages, params, cancel: CancelToken::new() }
+        Self {
+            messages,
+            params,
+            cancel: CancelToken::new(),
+        }
     }
 }
 
@@ -180,7 +196,11 @@ pub enum StreamEvent {
     /// New text (one or more tokens' worth; always valid UTF-8 boundaries).
     Delta(String),
     /// Last event: why it ended and what it cost.
-    Done { finish: FinishReason, usage: Usage, timings: Option<Timings> },
+    Done {
+        finish: FinishReason,
+        usage: Usage,
+        timings: Option<Timings>,
+    },
 }
 
 /// A finished generation, collected from a stream.
@@ -212,13 +232,34 @@ mod tests {
         let ok = SamplingParams::default();
         assert!(ok.validate().is_ok());
         let cases = [
-            SamplingParams { temperature: -1.0, ..ok.clone() },
-            SamplingParams { temperature: f32::NAN, ..ok.clone() },
-            SamplingParams { top_p: 0.0, ..ok.clone() },
-            SamplingParams { top_p: 1.5, ..ok.clone() },
-            SamplingParams { repetition_penalty: 0.0, ..ok.clone() },
-            SamplingParams { max_tokens: 0, ..ok.clone() },
-            SamplingParams { stop: vec![String::new()], ..ok.clone() },
+            SamplingParams {
+                temperature: -1.0,
+                ..ok.clone()
+            },
+            SamplingParams {
+                temperature: f32::NAN,
+                ..ok.clone()
+            },
+            SamplingParams {
+                top_p: 0.0,
+                ..ok.clone()
+            },
+            SamplingParams {
+                top_p: 1.5,
+                ..ok.clone()
+            },
+            SamplingParams {
+                repetition_penalty: 0.0,
+                ..ok.clone()
+            },
+            SamplingParams {
+                max_tokens: 0,
+                ..ok.clone()
+            },
+            SamplingParams {
+                stop: vec![String::new()],
+                ..ok.clone()
+            },
         ];
         for c in cases {
             assert!(c.validate().is_err(), "{c:?}");

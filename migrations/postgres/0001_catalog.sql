@@ -27,7 +27,8 @@ CREATE TABLE chunks (
     ord         BIGINT NOT NULL,
     section     TEXT NOT NULL,
     start_char  BIGINT NOT NULL,
-    end_char    BIGINT NOT NULL
+    end_char    BIGINT NOT NULL,
+    concepts    TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX chunks_doc ON chunks (doc_id, ord);
 

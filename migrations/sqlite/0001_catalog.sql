@@ -27,7 +27,8 @@ CREATE TABLE chunks (
     ord         INTEGER NOT NULL,
     section     TEXT NOT NULL,
     start_char  INTEGER NOT NULL,
-    end_char    INTEGER NOT NULL
+    end_char    INTEGER NOT NULL,
+    concepts    TEXT NOT NULL DEFAULT '[]'
 );
 CREATE INDEX chunks_doc ON chunks (doc_id, ord);
 

@@ -71,6 +71,8 @@ pub struct StoredChunk {
     pub start: usize,
     /// End character in the body (exclusive).
     pub end: usize,
+    /// Concept ids linked in the chunk.
+    pub concepts: Vec<String>,
 }
 
 /// Catalog totals for `clinrag stats`.
@@ -115,16 +117,24 @@ impl Catalog {
         if backend == Backend::Sqlite {
             pool_opts = pool_opts.after_connect(|conn, _meta| {
                 Box::pin(async move {
-                    sqlx::query("PRAGMA busy_timeout = 30000").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA busy_timeout = 30000")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA foreign_keys = ON")
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA synchronous = NORMAL")
+                        .execute(&mut *conn)
+                        .await?;
                     Ok(())
                 })
             });
         }
         let pool = pool_opts.connect_with(opts).await?;
         if backend == Backend::Sqlite && !url.contains(":memory:") {
-            sqlx::query("PRAGMA journal_mode = WAL").execute(&pool).await?;
+            sqlx::query("PRAGMA journal_mode = WAL")
+                .execute(&pool)
+                .await?;
         }
         match backend {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
@@ -250,10 +260,16 @@ impl Catalog {
 
     /// Writes documents with their chunks in one transaction, replacing any earlier version.
     /// Written documents are marked as not yet in the keyword index until [`Self::mark_indexed`].
-    pub async fn put_documents(&self, run_id: i64, docs: &[(Document, Vec<Chunk>)]) -> Result<()> {
+    /// `concepts[i][j]` are the concept ids linked in chunk `j` of document `i` (may be empty).
+    pub async fn put_documents(
+        &self,
+        run_id: i64,
+        docs: &[(Document, Vec<Chunk>)],
+        concepts: &[Vec<Vec<String>>],
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let now = now_ms();
-        for (d, chunks) in docs {
+        for (i, (d, chunks)) in docs.iter().enumerate() {
             sqlx::query("DELETE FROM chunks WHERE doc_id = $1")
                 .bind(&d.doc_id)
                 .execute(&mut *tx)
@@ -283,9 +299,10 @@ impl Catalog {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            for c in chunks {
+            for (j, c) in chunks.iter().enumerate() {
+                let linked = concepts.get(i).and_then(|v| v.get(j));
                 sqlx::query(
-                    "INSERT INTO chunks (chunk_id, doc_id, ord, section, start_char, end_char) VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO chunks (chunk_id, doc_id, ord, section, start_char, end_char, concepts) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
                 .bind(&c.chunk_id)
                 .bind(&c.doc_id)
@@ -293,6 +310,7 @@ impl Catalog {
                 .bind(&c.section)
                 .bind(c.start as i64)
                 .bind(c.end as i64)
+                .bind(linked.map_or_else(|| "[]".to_owned(), |v| json(v)))
                 .execute(&mut *tx)
                 .await?;
             }
@@ -377,7 +395,7 @@ impl Catalog {
     /// The chunks of a document, in order.
     pub async fn chunks(&self, doc_id: &str) -> Result<Vec<StoredChunk>> {
         let rows = sqlx::query(
-            "SELECT chunk_id, ord, section, start_char, end_char FROM chunks WHERE doc_id = $1 ORDER BY ord",
+            "SELECT chunk_id, ord, section, start_char, end_char, concepts FROM chunks WHERE doc_id = $1 ORDER BY ord",
         )
         .bind(doc_id)
         .fetch_all(&self.pool)
@@ -390,6 +408,9 @@ impl Catalog {
                     section: r.try_get(2)?,
                     start: usize::try_from(r.try_get::<i64, _>(3)?).unwrap_or(0),
                     end: usize::try_from(r.try_get::<i64, _>(4)?).unwrap_or(0),
+                    concepts: from_json(&r.try_get::<String, _>(5)?, || {
+                        format!("chunks of {doc_id}")
+                    })?,
                 })
             })
             .collect()
@@ -397,10 +418,11 @@ impl Catalog {
 
     /// Live documents whose latest version came from `path`.
     pub async fn doc_ids_from_path(&self, path: &str) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT doc_id FROM documents WHERE source_path = $1 AND deleted = 0")
-            .bind(path)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT doc_id FROM documents WHERE source_path = $1 AND deleted = 0")
+                .bind(path)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 

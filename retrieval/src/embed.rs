@@ -21,7 +21,9 @@ use tokenizers::Tokenizer;
 #[derive(Debug, thiserror::Error)]
 pub enum EmbedError {
     /// A file the model folder must hold is missing (the operator's fault: run `clinrag setup`).
-    #[error("model folder {dir}: missing {file} (run `clinrag setup` or point to a complete folder)")]
+    #[error(
+        "model folder {dir}: missing {file} (run `clinrag setup` or point to a complete folder)"
+    )]
     MissingFile {
         /// Model folder.
         dir: PathBuf,
@@ -165,15 +167,16 @@ impl BertEmbedder {
         let config: Config =
             serde_json::from_str(&config_text).map_err(|e| corrupt(&config_path, e))?;
         let mut tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| corrupt(&tok_path, e))?;
-        tokenizer
-            .with_truncation(None)
-            .map_err(|e| corrupt(&tok_path, e))?;
-        tokenizer.with_padding(None);
         let pad_id = tokenizer
             .get_padding()
             .map(|p| p.pad_id)
             .or_else(|| tokenizer.token_to_id("[PAD]"))
             .unwrap_or(0);
+        // Padding and truncation are done here, per batch, not by the tokenizer's settings.
+        tokenizer
+            .with_truncation(None)
+            .map_err(|e| corrupt(&tok_path, e))?;
+        tokenizer.with_padding(None);
         let max_len = match opts.max_len {
             Some(n) => n,
             None => {
@@ -186,7 +189,8 @@ impl BertEmbedder {
                     .unwrap_or(config.max_position_embeddings)
             }
         }
-        .clamp(2, config.max_position_embeddings);
+        .min(config.max_position_embeddings)
+        .max(2);
         let bytes = std::fs::read(&weights_path).map_err(|e| corrupt(&weights_path, e))?;
         let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu)
             .map_err(|e| corrupt(&weights_path, e))?;
@@ -239,9 +243,14 @@ impl BertEmbedder {
         }
     }
 
-    fn submit(&self, texts: Vec<String>) -> EmbedResult<mpsc::Receiver<EmbedResult<Vec<Vec<f32>>>>> {
+    fn submit(
+        &self,
+        texts: Vec<String>,
+    ) -> EmbedResult<mpsc::Receiver<EmbedResult<Vec<Vec<f32>>>>> {
         let (rtx, rrx) = mpsc::channel();
-        self.tx.send((texts, rtx)).map_err(|_| EmbedError::Stopped)?;
+        self.tx
+            .send((texts, rtx))
+            .map_err(|_| EmbedError::Stopped)?;
         Ok(rrx)
     }
 
@@ -321,7 +330,10 @@ impl Worker {
     }
 
     /// One forward pass over a batch padded to its longest input; mean-pooled, unit vectors.
-    fn forward<'a>(&self, batch: impl Iterator<Item = &'a [u32]> + Clone) -> EmbedResult<Vec<Vec<f32>>> {
+    fn forward<'a>(
+        &self,
+        batch: impl Iterator<Item = &'a [u32]> + Clone,
+    ) -> EmbedResult<Vec<Vec<f32>>> {
         let fe = |e: candle_core::Error| EmbedError::Forward(e.to_string());
         let n = batch.clone().count();
         let len = batch.clone().map(<[u32]>::len).max().unwrap_or(0).max(1);
@@ -356,7 +368,11 @@ pub fn mean_pool(hidden: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> 
     let summed = hidden.broadcast_mul(&m)?.sum(1)?;
     let counts = m.sum(1)?.clamp(1e-9f32, f32::MAX)?;
     let mean = summed.broadcast_div(&counts)?;
-    let norm = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12f32, f32::MAX)?;
+    let norm = mean
+        .sqr()?
+        .sum_keepdim(1)?
+        .sqrt()?
+        .clamp(1e-12f32, f32::MAX)?;
     mean.broadcast_div(&norm)
 }
 
@@ -380,12 +396,8 @@ mod tests {
     fn mean_pool_ignores_masked_tokens_and_normalises() {
         let dev = Device::Cpu;
         // One sequence of two real tokens and one pad with a huge value that must not count.
-        let h = Tensor::from_vec(
-            vec![1.0f32, 0.0, 3.0, 4.0, 1000.0, 1000.0],
-            (1, 3, 2),
-            &dev,
-        )
-        .unwrap();
+        let h =
+            Tensor::from_vec(vec![1.0f32, 0.0, 3.0, 4.0, 1000.0, 1000.0], (1, 3, 2), &dev).unwrap();
         let m = Tensor::from_vec(vec![1u32, 1, 0], (1, 3), &dev).unwrap();
         let v = mean_pool(&h, &m).unwrap().to_vec2::<f32>().unwrap();
         // mean = (2, 2) -> unit = (0.7071, 0.7071)

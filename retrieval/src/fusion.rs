@@ -129,7 +129,9 @@ pub enum SearchError {
     #[error(transparent)]
     Rerank(#[from] RerankError),
     /// Dense or hybrid search was asked for without a vector index.
-    #[error("no vector index: run `clinrag ingest` with the embedding model installed, or use --mode bm25")]
+    #[error(
+        "no vector index: run `clinrag ingest` with the embedding model installed, or use --mode bm25"
+    )]
     NoVectors,
 }
 
@@ -184,7 +186,12 @@ impl HybridSearcher {
         self.dense.is_some()
     }
 
-    fn dense_search(&self, query: &str, depth: usize, filter: &SearchFilter) -> Result<Vec<Hit>, SearchError> {
+    fn dense_search(
+        &self,
+        query: &str,
+        depth: usize,
+        filter: &SearchFilter,
+    ) -> Result<Vec<Hit>, SearchError> {
         let (embedder, index) = self.dense.as_ref().ok_or(SearchError::NoVectors)?;
         let qv = embedder
             .embed(&[query.to_owned()])?
@@ -292,8 +299,17 @@ mod tests {
             end: 0,
             text: String::new(),
         };
-        let hs = vec![hit("a", 0), hit("a", 1), hit("b", 0), hit("a", 2), hit("b", 1)];
-        let out: Vec<String> = limit_per_doc(hs, 1).into_iter().map(|h| h.chunk_id).collect();
+        let hs = vec![
+            hit("a", 0),
+            hit("a", 1),
+            hit("b", 0),
+            hit("a", 2),
+            hit("b", 1),
+        ];
+        let out: Vec<String> = limit_per_doc(hs, 1)
+            .into_iter()
+            .map(|h| h.chunk_id)
+            .collect();
         assert_eq!(out, ["a#0", "b#0"]);
     }
 

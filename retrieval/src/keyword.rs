@@ -67,7 +67,12 @@ fn schema() -> (Schema, Fields) {
 }
 
 /// Field boosts for BM25: a match in the title or MeSH weighs more than one in the text.
-const BOOSTS: [(&str, f32); 4] = [("title", 1.6), ("mesh", 1.3), ("section", 0.4), ("text", 1.0)];
+const BOOSTS: [(&str, f32); 4] = [
+    ("title", 1.6),
+    ("mesh", 1.3),
+    ("section", 0.4),
+    ("text", 1.0),
+];
 
 /// A search result: a chunk with its citation (document id, section, character span, text).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -125,7 +130,9 @@ pub struct KeywordIndex {
 
 impl std::fmt::Debug for KeywordIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeywordIndex").field("path", &self.path).finish()
+        f.debug_struct("KeywordIndex")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -202,7 +209,6 @@ impl KeywordIndex {
     /// BM25 search for `query`; returns at most `k` hits, best first.
     pub fn search(&self, query: &str, k: usize, filter: &SearchFilter) -> Result<Vec<Hit>> {
         let q = validate_query(query)?;
-        let searcher = self.reader.searcher();
         let f = self.fields;
         let mut parser =
             QueryParser::for_index(&self.index, vec![f.title, f.mesh, f.section, f.text]);
@@ -242,9 +248,40 @@ impl KeywordIndex {
                 .collect();
             clauses.push((Occur::Must, Box::new(BooleanQuery::new(any))));
         }
-        let query = BooleanQuery::new(clauses);
+        self.collect(&BooleanQuery::new(clauses), k)
+    }
+
+    /// Chunks whose linked concepts include `concept_id` (e.g. `OMIM:154700`, `HP:0001166`),
+    /// best BM25 match of the concept's `label` first when one is given.
+    pub fn chunks_mentioning(
+        &self,
+        concept_id: &str,
+        label: Option<&str>,
+        k: usize,
+    ) -> Result<Vec<Hit>> {
+        let f = self.fields;
+        let must: Box<dyn Query> = Box::new(TermQuery::new(
+            Term::from_field_text(f.concepts, concept_id),
+            IndexRecordOption::Basic,
+        ));
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, must)];
+        if let Some(l) = label.filter(|l| !l.trim().is_empty()) {
+            let parser = QueryParser::for_index(&self.index, vec![f.title, f.text]);
+            let cleaned: String = l
+                .chars()
+                .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+                .collect();
+            let (q, _) = parser.parse_query_lenient(&cleaned);
+            clauses.push((Occur::Should, q));
+        }
+        self.collect(&BooleanQuery::new(clauses), k)
+    }
+
+    fn collect(&self, query: &dyn Query, k: usize) -> Result<Vec<Hit>> {
+        let searcher = self.reader.searcher();
+        let f = self.fields;
         let top = searcher
-            .search(&query, &TopDocs::with_limit(k.max(1)).order_by_score())
+            .search(query, &TopDocs::with_limit(k.max(1)).order_by_score())
             .map_err(|e| self.err(e))?;
         let mut hits = Vec::with_capacity(top.len());
         for (i, (score, addr)) in top.into_iter().enumerate() {
@@ -281,7 +318,9 @@ impl KeywordIndex {
         let searcher = self.reader.searcher();
         let mut out = BTreeSet::new();
         for seg in searcher.segment_readers() {
-            let inv = seg.inverted_index(self.fields.doc_id).map_err(|e| self.err(e))?;
+            let inv = seg
+                .inverted_index(self.fields.doc_id)
+                .map_err(|e| self.err(e))?;
             let mut terms = inv.terms().stream().map_err(|e| self.err(e.into()))?;
             while terms.advance() {
                 // A term stays in the dictionary until merged away even if all its docs are
@@ -382,9 +421,7 @@ impl KeywordWriter {
             for concept in concepts.get(i).into_iter().flatten() {
                 d.add_text(f.concepts, concept);
             }
-            self.writer
-                .add_document(d)
-                .map_err(|e| self.index.err(e))?;
+            self.writer.add_document(d).map_err(|e| self.index.err(e))?;
         }
         Ok(())
     }
@@ -412,9 +449,7 @@ impl KeywordWriter {
     /// Waits for background merges and releases the writer lock.
     pub fn finish(self) -> Result<()> {
         let index = self.index.clone();
-        self.writer
-            .wait_merging_threads()
-            .map_err(|e| index.err(e))
+        self.writer.wait_merging_threads().map_err(|e| index.err(e))
     }
 }
 

@@ -5,19 +5,19 @@
 
 mod catalog;
 mod document;
-mod error;
-mod keyword;
 pub mod embed;
+mod error;
 pub mod fusion;
+mod keyword;
 pub mod rerank;
 pub mod vector;
 
 pub use catalog::{Catalog, CatalogStats, FileState, RunCounts, StoredChunk};
 pub use document::{Chunk, Document, Section, char_slice};
-pub use error::{Error, Result};
-pub use keyword::{Hit, KeywordIndex, KeywordStats, KeywordWriter, SearchFilter, validate_query};
 pub use embed::{BertEmbedder, BertOptions, EmbedError, Embedder};
+pub use error::{Error, Result};
 pub use fusion::{FusionConfig, HybridSearcher, SearchError, SearchMode};
+pub use keyword::{Hit, KeywordIndex, KeywordStats, KeywordWriter, SearchFilter, validate_query};
 pub use rerank::{NoRerank, Reranker};
 pub use vector::{FlatIndex, VectorError, VectorIndex};
 

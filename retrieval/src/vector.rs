@@ -88,6 +88,9 @@ pub struct ChunkPayload {
     pub end: usize,
     /// The chunk text.
     pub text: String,
+    /// Content hash of the document when it was embedded (detects re-ingested documents).
+    #[serde(default)]
+    pub doc_hash: String,
 }
 
 impl ChunkPayload {
@@ -162,12 +165,11 @@ impl VectorMeta {
                     path: dir.to_path_buf(),
                     source,
                 })?;
-                let text = serde_json::to_string_pretty(expected).map_err(|e| {
-                    VectorError::Corrupt {
+                let text =
+                    serde_json::to_string_pretty(expected).map_err(|e| VectorError::Corrupt {
                         path: path.clone(),
                         detail: e.to_string(),
-                    }
-                })?;
+                    })?;
                 write_atomic(&path, text.as_bytes())
             }
             Err(e) => Err(io(e)),
@@ -205,7 +207,11 @@ pub trait VectorIndex: Send + Sync {
         filter: &SearchFilter,
     ) -> VectorResult<Vec<VectorHit>>;
     /// Documents with at least one vector.
-    fn doc_ids(&self) -> VectorResult<BTreeSet<String>>;
+    fn doc_ids(&self) -> VectorResult<BTreeSet<String>> {
+        Ok(self.doc_hashes()?.into_keys().collect())
+    }
+    /// Documents with at least one vector, with the content hash they were embedded from.
+    fn doc_hashes(&self) -> VectorResult<HashMap<String, String>>;
     /// Number of vectors.
     fn len(&self) -> usize;
     /// Whether the index holds no vector.
@@ -396,7 +402,8 @@ impl VectorIndex for FlatIndex {
                 got: query.len(),
             });
         }
-        let unfiltered = filter.year_min.is_none() && filter.year_max.is_none() && filter.sources.is_empty();
+        let unfiltered =
+            filter.year_min.is_none() && filter.year_max.is_none() && filter.sources.is_empty();
         let mut scored: Vec<(f32, usize)> = self
             .vectors
             .chunks_exact(dim)
@@ -423,8 +430,18 @@ impl VectorIndex for FlatIndex {
             .collect())
     }
 
-    fn doc_ids(&self) -> VectorResult<BTreeSet<String>> {
-        Ok(self.by_doc.keys().cloned().collect())
+    fn doc_hashes(&self) -> VectorResult<HashMap<String, String>> {
+        Ok(self
+            .by_doc
+            .iter()
+            .map(|(d, rows)| {
+                let h = rows
+                    .first()
+                    .map(|&r| self.payloads[r].doc_hash.clone())
+                    .unwrap_or_default();
+                (d.clone(), h)
+            })
+            .collect())
     }
 
     fn len(&self) -> usize {
@@ -457,8 +474,8 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
     let (ra, rb) = (ca.remainder(), cb.remainder());
     for (x, y) in ca.zip(cb) {
-        for l in 0..8 {
-            acc[l] += x[l] * y[l];
+        for ((a, x), y) in acc.iter_mut().zip(x).zip(y) {
+            *a += x * y;
         }
     }
     let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
@@ -506,12 +523,32 @@ pub async fn sync_from_catalog(
     let t0 = std::time::Instant::now();
     let mut report = SyncReport::default();
     let catalog_ids: BTreeSet<String> = catalog.document_ids().await?.into_iter().collect();
-    let have = index.doc_ids()?;
-    for orphan in have.difference(&catalog_ids) {
+    let have = index.doc_hashes()?;
+    let mut missing: Vec<String> = Vec::new();
+    for orphan in have.keys().filter(|d| !catalog_ids.contains(*d)) {
         index.delete_document(orphan)?;
         report.removed_documents += 1;
     }
-    let missing: Vec<&String> = catalog_ids.difference(&have).collect();
+    let both: Vec<&str> = catalog_ids
+        .iter()
+        .filter(|d| have.contains_key(*d))
+        .map(String::as_str)
+        .collect();
+    for part in both.chunks(500) {
+        let now = catalog.content_hashes(part).await?;
+        for d in part {
+            // Re-ingested with new content: embed again.
+            if now.get(*d) != have.get(*d) {
+                missing.push((*d).to_owned());
+            }
+        }
+    }
+    missing.extend(
+        catalog_ids
+            .iter()
+            .filter(|d| !have.contains_key(*d))
+            .cloned(),
+    );
     let mut pending: Vec<(String, Vec<ChunkPayload>)> = Vec::new();
     let mut pending_chunks = 0usize;
     let mut since_commit = 0u64;
@@ -532,6 +569,7 @@ pub async fn sync_from_catalog(
                         start: c.start,
                         end: c.end,
                         text,
+                        doc_hash: doc.content_hash.clone(),
                     })
                 })
                 .collect();
@@ -544,12 +582,14 @@ pub async fn sync_from_catalog(
             pending_chunks = 0;
             let texts: Vec<String> = batch
                 .iter()
-                .flat_map(|(_, ps)| ps.iter().map(|p| embed_text(p)))
+                .flat_map(|(_, ps)| ps.iter().map(embed_text))
                 .collect();
             let emb = embedder.clone();
             let vecs = tokio::task::spawn_blocking(move || emb.embed(&texts))
                 .await
-                .map_err(|e| SyncError::Embed(crate::embed::EmbedError::Forward(e.to_string())))??;
+                .map_err(|e| {
+                    SyncError::Embed(crate::embed::EmbedError::Forward(e.to_string()))
+                })??;
             let mut it = vecs.into_iter();
             for (doc_id, ps) in batch {
                 report.embedded_chunks += ps.len() as u64;
@@ -610,6 +650,7 @@ mod tests {
             start: 0,
             end: 1,
             text: "x".into(),
+            doc_hash: String::new(),
         }
     }
 

@@ -18,10 +18,12 @@ impl Backend {
     async fn cleanup(self) {
         if let Some((admin, db)) = self.drop_db {
             let mut c = sqlx::PgConnection::connect(&admin).await.unwrap();
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")))
-                .execute(&mut c)
-                .await
-                .unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {db} WITH (FORCE)"
+            )))
+            .execute(&mut c)
+            .await
+            .unwrap();
         }
     }
 }
@@ -81,8 +83,16 @@ fn doc(id: &str, body_text: &str) -> (Document, Vec<Chunk>) {
         doi: Some("10.1/x".into()),
         body,
         sections: vec![
-            Section { name: "title".into(), start: 0, end: t },
-            Section { name: "abstract".into(), start: t + 2, end: n },
+            Section {
+                name: "title".into(),
+                start: 0,
+                end: t,
+            },
+            Section {
+                name: "abstract".into(),
+                start: t + 2,
+                end: n,
+            },
         ],
         content_hash: String::new(),
     };
@@ -108,15 +118,26 @@ async fn catalog_round_trip_on_every_backend() {
         let run = c.begin_run(&["/data".into()]).await.unwrap();
         let (d1, ch1) = doc("PMID:1", "Aspirin reduced mortality — β-blockers too.");
         let (d2, ch2) = doc("PMID:2", "Second.");
-        c.put_documents(run, &[(d1.clone(), ch1.clone()), (d2.clone(), ch2)])
-            .await
-            .unwrap();
+        c.put_documents(
+            run,
+            &[(d1.clone(), ch1.clone()), (d2.clone(), ch2)],
+            &[vec![vec!["HP:0001".into()]]],
+        )
+        .await
+        .unwrap();
         let back = c.document("PMID:1").await.unwrap().unwrap();
         assert_eq!(back, d1, "{}", c.backend_name());
         let chunks = c.chunks("PMID:1").await.unwrap();
         assert_eq!(chunks.len(), 1);
-        assert_eq!(back.span(chunks[0].start, chunks[0].end).unwrap(), "Aspirin reduced mortality — β-blockers too.");
-        let hashes = c.content_hashes(&["PMID:1", "PMID:2", "PMID:3"]).await.unwrap();
+        assert_eq!(chunks[0].concepts, vec!["HP:0001"]);
+        assert_eq!(
+            back.span(chunks[0].start, chunks[0].end).unwrap(),
+            "Aspirin reduced mortality — β-blockers too."
+        );
+        let hashes = c
+            .content_hashes(&["PMID:1", "PMID:2", "PMID:3"])
+            .await
+            .unwrap();
         assert_eq!(hashes.len(), 2);
         assert_eq!(hashes["PMID:1"], d1.content_hash);
         assert_eq!(c.pending_index().await.unwrap(), vec!["PMID:1", "PMID:2"]);
@@ -124,17 +145,32 @@ async fn catalog_round_trip_on_every_backend() {
         assert_eq!(c.pending_index().await.unwrap(), vec!["PMID:2"]);
         // Replacing a document resets its chunks and its indexed flag.
         let (mut d1b, mut ch1b) = doc("PMID:1", "Changed text. Two sentences.");
-        ch1b.push(Chunk { chunk_id: "PMID:1#1".into(), ord: 1, ..ch1b[0].clone() });
+        ch1b.push(Chunk {
+            chunk_id: "PMID:1#1".into(),
+            ord: 1,
+            ..ch1b[0].clone()
+        });
         d1b.year = None;
         d1b.content_hash = d1b.compute_hash();
-        c.put_documents(run, &[(d1b.clone(), ch1b)]).await.unwrap();
+        c.put_documents(run, &[(d1b.clone(), ch1b)], &[])
+            .await
+            .unwrap();
         assert_eq!(c.chunks("PMID:1").await.unwrap().len(), 2);
         assert_eq!(c.document("PMID:1").await.unwrap().unwrap().year, None);
-        assert!(c.pending_index().await.unwrap().contains(&"PMID:1".to_string()));
+        assert!(
+            c.pending_index()
+                .await
+                .unwrap()
+                .contains(&"PMID:1".to_string())
+        );
         assert_eq!(c.doc_ids_from_path("/data/a.xml").await.unwrap().len(), 2);
         // File states.
         assert_eq!(c.file_state("/data/a.xml").await.unwrap(), None);
-        let fs = FileState { size: 10, sha256: "ab".into(), documents: 2 };
+        let fs = FileState {
+            size: 10,
+            sha256: "ab".into(),
+            documents: 2,
+        };
         c.set_file_state("/data/a.xml", run, &fs).await.unwrap();
         c.set_file_state("/data/a.xml", run, &fs).await.unwrap();
         assert_eq!(c.file_state("/data/a.xml").await.unwrap(), Some(fs));
@@ -149,9 +185,23 @@ async fn catalog_round_trip_on_every_backend() {
         assert!(c.tombstoned().await.unwrap().is_empty());
         assert!(c.chunks("PMID:2").await.unwrap().is_empty());
         // Runs, failures, audit, stats.
-        c.record_failure(run, "/data/bad.xml", None, "truncated XML").await.unwrap();
-        c.finish_run(run, "partial", RunCounts { ingested: 2, unchanged: 0, failed: 1 }).await.unwrap();
-        c.audit("test", "rm", &serde_json::json!({"doc_id": "PMID:2"})).await.unwrap();
+        c.record_failure(run, "/data/bad.xml", None, "truncated XML")
+            .await
+            .unwrap();
+        c.finish_run(
+            run,
+            "partial",
+            RunCounts {
+                ingested: 2,
+                unchanged: 0,
+                failed: 1,
+            },
+        )
+        .await
+        .unwrap();
+        c.audit("test", "rm", &serde_json::json!({"doc_id": "PMID:2"}))
+            .await
+            .unwrap();
         let s = c.stats().await.unwrap();
         assert_eq!((s.documents, s.chunks, s.runs, s.failures), (1, 2, 1, 1));
         assert_eq!(s.by_source.get("pubmed"), Some(&1));
@@ -163,9 +213,14 @@ async fn catalog_round_trip_on_every_backend() {
 
 #[tokio::test]
 async fn bad_urls_are_refused() {
-    let e = Catalog::open("mysql://user:secret@host/db").await.unwrap_err();
+    let e = Catalog::open("mysql://user:secret@host/db")
+        .await
+        .unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("unsupported") && !msg.contains("secret"), "{msg}");
+    assert!(
+        msg.contains("unsupported") && !msg.contains("secret"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -177,23 +232,37 @@ fn keyword_index_search_delete_and_filters() {
     let (mut d2, c2) = doc("PMID:2", "Statins lower cholesterol in diabetic patients.");
     d2.year = Some(2005);
     d2.source = "pmc".into();
-    w.replace_document(&d1, &c1, &[vec!["MESH:D001241".into()]]).unwrap();
+    w.replace_document(&d1, &c1, &[vec!["MESH:D001241".into()]])
+        .unwrap();
     w.replace_document(&d2, &c2, &[]).unwrap();
     w.commit().unwrap();
-    let hits = idx.search("aspirin mortality", 5, &SearchFilter::default()).unwrap();
+    let hits = idx
+        .search("aspirin mortality", 5, &SearchFilter::default())
+        .unwrap();
     assert_eq!(hits[0].doc_id, "PMID:1");
     assert_eq!(hits[0].rank, 1);
     assert_eq!(d1.span(hits[0].start, hits[0].end).unwrap(), hits[0].text);
     // Stemming: "lowering cholesterols" matches "lower cholesterol".
-    let hits = idx.search("lowering cholesterols", 5, &SearchFilter::default()).unwrap();
+    let hits = idx
+        .search("lowering cholesterols", 5, &SearchFilter::default())
+        .unwrap();
     assert_eq!(hits[0].doc_id, "PMID:2");
     // Query syntax characters are plain separators.
-    assert!(idx.search("statins: (diabetic) AND \"", 5, &SearchFilter::default()).is_ok());
+    assert!(
+        idx.search("statins: (diabetic) AND \"", 5, &SearchFilter::default())
+            .is_ok()
+    );
     // Filters.
-    let f = SearchFilter { year_max: Some(2010), ..Default::default() };
+    let f = SearchFilter {
+        year_max: Some(2010),
+        ..Default::default()
+    };
     let hits = idx.search("aspirin statins", 5, &f).unwrap();
     assert!(hits.iter().all(|h| h.doc_id == "PMID:2"), "{hits:?}");
-    let f = SearchFilter { sources: vec!["pubmed".into()], ..Default::default() };
+    let f = SearchFilter {
+        sources: vec!["pubmed".into()],
+        ..Default::default()
+    };
     let hits = idx.search("aspirin statins", 5, &f).unwrap();
     assert!(hits.iter().all(|h| h.doc_id == "PMID:1"), "{hits:?}");
     // Replace is idempotent; delete removes.
@@ -202,12 +271,21 @@ fn keyword_index_search_delete_and_filters() {
     assert_eq!(idx.chunk_count("PMID:1").unwrap(), 1);
     w.delete_document("PMID:1");
     w.commit().unwrap();
-    assert_eq!(idx.doc_ids().unwrap().into_iter().collect::<Vec<_>>(), vec!["PMID:2"]);
+    assert_eq!(
+        idx.doc_ids().unwrap().into_iter().collect::<Vec<_>>(),
+        vec!["PMID:2"]
+    );
     w.finish().unwrap();
     // Bad queries.
-    assert!(matches!(idx.search("  ", 5, &SearchFilter::default()), Err(Error::InvalidQuery(_))));
+    assert!(matches!(
+        idx.search("  ", 5, &SearchFilter::default()),
+        Err(Error::InvalidQuery(_))
+    ));
     let long = "a ".repeat(60_000);
-    assert!(matches!(idx.search(&long, 5, &SearchFilter::default()), Err(Error::InvalidQuery(_))));
+    assert!(matches!(
+        idx.search(&long, 5, &SearchFilter::default()),
+        Err(Error::InvalidQuery(_))
+    ));
 }
 
 #[test]

@@ -32,13 +32,24 @@ pub struct Args {
 
 pub async fn run(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
     let model = args.model.open(g).await?;
-    let opts = BenchOptions { prompt: args.prompt.clone(), max_tokens: args.max_tokens, runs: args.runs };
+    let opts = BenchOptions {
+        prompt: args.prompt.clone(),
+        max_tokens: args.max_tokens,
+        runs: args.runs,
+    };
     let report = bench::bench(model.as_ref(), &opts).await?;
-    let threads = args.model.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads = args
+        .model
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let model_path = args.model.model_path(g);
     let model_bytes = std::fs::metadata(&model_path).map(|m| m.len()).unwrap_or(0);
     let bw = bench::read_bandwidth_gbs(threads);
-    let limit = if model_bytes > 0 { bw * 1e9 / model_bytes as f64 } else { 0.0 };
+    let limit = if model_bytes > 0 {
+        bw * 1e9 / model_bytes as f64
+    } else {
+        0.0
+    };
     let mut out = serde_json::to_value(&report)?;
     out["threads"] = threads.into();
     out["model_bytes"] = model_bytes.into();
@@ -48,8 +59,18 @@ pub async fn run(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
         let res = tokio::process::Command::new(py)
             .arg(&args.baseline_script)
             .arg(&model_path)
-            .args(["--prompt", &args.prompt, "--max-tokens", &args.max_tokens.to_string()])
-            .args(["--runs", &args.runs.max(1).to_string(), "--threads", &threads.to_string()])
+            .args([
+                "--prompt",
+                &args.prompt,
+                "--max-tokens",
+                &args.max_tokens.to_string(),
+            ])
+            .args([
+                "--runs",
+                &args.runs.max(1).to_string(),
+                "--threads",
+                &threads.to_string(),
+            ])
             .stderr(std::process::Stdio::null())
             .output()
             .await
@@ -59,7 +80,12 @@ pub async fn run(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
             .lines()
             .rev()
             .find_map(|l| serde_json::from_str(l).ok())
-            .with_context(|| format!("the llama.cpp baseline printed no JSON (exit {:?})", res.status.code()))?;
+            .with_context(|| {
+                format!(
+                    "the llama.cpp baseline printed no JSON (exit {:?})",
+                    res.status.code()
+                )
+            })?;
         let ratio = |k: &str, ours: f64| base[k].as_f64().filter(|b| *b > 0.0).map(|b| ours / b);
         out["decode_ratio"] = serde_json::json!(ratio("decode_tok_s", report.decode_tok_s));
         out["prefill_ratio"] = serde_json::json!(ratio("prefill_tok_s", report.prefill_tok_s));
@@ -69,15 +95,27 @@ pub async fn run(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
         println!("{out}");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("model           {} ({}, {:.1} MB, {threads} threads)", report.model.model, report.model.backend, model_bytes as f64 / 1e6);
-    println!("prompt          {} tokens; {} generated per run, {} runs", report.prompt_tokens, report.generated_tokens, report.runs.len());
+    println!(
+        "model           {} ({}, {:.1} MB, {threads} threads)",
+        report.model.model,
+        report.model.backend,
+        model_bytes as f64 / 1e6
+    );
+    println!(
+        "prompt          {} tokens; {} generated per run, {} runs",
+        report.prompt_tokens,
+        report.generated_tokens,
+        report.runs.len()
+    );
     println!("prefill         {:.1} tokens/s", report.prefill_tok_s);
     println!("decode          {:.1} tokens/s", report.decode_tok_s);
     println!("first token     {:.1} ms", report.ttft_ms);
     if let Some(r) = report.peak_rss_mb {
         println!("peak RSS        {r:.0} MB");
     }
-    println!("read bandwidth  {bw:.1} GB/s -> decode limit ~{limit:.0} tokens/s (weights read once per token)");
+    println!(
+        "read bandwidth  {bw:.1} GB/s -> decode limit ~{limit:.0} tokens/s (weights read once per token)"
+    );
     if let Some(b) = out.get("llama_cpp") {
         println!(
             "llama.cpp       decode {:.1} tokens/s, prefill {:.1} tokens/s -> ratio decode {:.2}, prefill {:.2}",

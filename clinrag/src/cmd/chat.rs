@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clinrag_llm_runtime::{
-    ChatModel, ChatRequest, Completion, DeviceKind, LocalConfig, LocalModel, Message, OpenAiConfig, OpenAiModel,
-    SamplingParams, collect_with,
+    ChatModel, ChatRequest, Completion, DeviceKind, LocalConfig, LocalModel, Message, OpenAiConfig,
+    OpenAiModel, Requantize, SamplingParams, collect_with,
 };
 
 /// The default local model, relative to the home folder.
@@ -38,6 +38,19 @@ pub struct ModelArgs {
     /// Run the local model on this CUDA device (needs a `--features cuda` build).
     #[arg(long)]
     pub cuda: Option<usize>,
+    /// CPU only: convert Q4_1/Q5 GGUF weights at load time to q8_0 (near-lossless), q4_0 (fastest) or keep them (off).
+    #[arg(long, value_enum, default_value_t = RequantizeArg::Q8_0)]
+    pub requantize: RequantizeArg,
+}
+
+/// `--requantize` values.
+#[derive(clap::ValueEnum, Debug, Clone, Copy)]
+pub enum RequantizeArg {
+    #[value(name = "q8_0")]
+    Q8_0,
+    #[value(name = "q4_0")]
+    Q4_0,
+    Off,
 }
 
 impl ModelArgs {
@@ -49,7 +62,9 @@ impl ModelArgs {
     /// Loads the local model or connects the server backend.
     pub async fn open(&self, g: &crate::Global) -> anyhow::Result<Arc<dyn ChatModel>> {
         if let Some(url) = &self.server {
-            let api_key = std::env::var("CLINRAG_LLM_API_KEY").or_else(|_| std::env::var("OPENAI_API_KEY")).ok();
+            let api_key = std::env::var("CLINRAG_LLM_API_KEY")
+                .or_else(|_| std::env::var("OPENAI_API_KEY"))
+                .ok();
             let m = OpenAiModel::new(OpenAiConfig {
                 base_url: url.clone(),
                 model: self.server_model.clone(),
@@ -63,6 +78,11 @@ impl ModelArgs {
         let config = LocalConfig {
             device: self.cuda.map_or(DeviceKind::Cpu, DeviceKind::Cuda),
             threads: self.threads,
+            requantize: match self.requantize {
+                RequantizeArg::Q8_0 => Requantize::Q8_0,
+                RequantizeArg::Q4_0 => Requantize::Q4_0,
+                RequantizeArg::Off => Requantize::Off,
+            },
             ..LocalConfig::default()
         };
         let m = tokio::task::spawn_blocking(move || LocalModel::load(&path, &config))
@@ -152,7 +172,10 @@ pub async fn run(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
         return run_batch(model.as_ref(), &args, batch).await;
     }
     let prompt = args.prompt.clone().unwrap_or_default();
-    let req = ChatRequest::new(messages(args.system.as_deref(), &prompt), args.sampling.params());
+    let req = ChatRequest::new(
+        messages(args.system.as_deref(), &prompt),
+        args.sampling.params(),
+    );
     let stream = model.generate(req);
     let c = if g.json {
         collect_with(stream, |_| {}).await?
@@ -180,27 +203,41 @@ pub async fn run(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn run_batch(model: &dyn ChatModel, args: &Args, path: &PathBuf) -> anyhow::Result<ExitCode> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut failures = 0usize;
     for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.with_context(|| format!("{}: cannot read line {}", path.display(), n + 1))?;
+        let line =
+            line.with_context(|| format!("{}: cannot read line {}", path.display(), n + 1))?;
         if line.trim().is_empty() {
             continue;
         }
         let parsed: Result<serde_json::Value, _> = serde_json::from_str(&line);
         let (id, out) = match parsed {
-            Err(e) => (serde_json::Value::Null, Err(anyhow::anyhow!("line {}: not JSON: {e}", n + 1))),
+            Err(e) => (
+                serde_json::Value::Null,
+                Err(anyhow::anyhow!("line {}: not JSON: {e}", n + 1)),
+            ),
             Ok(v) => {
                 let id = v.get("id").cloned().unwrap_or(serde_json::Value::Null);
-                let prompt = v.get("prompt").or_else(|| v.get("text")).and_then(|p| p.as_str());
+                let prompt = v
+                    .get("prompt")
+                    .or_else(|| v.get("text"))
+                    .and_then(|p| p.as_str());
                 match prompt {
-                    None => (id, Err(anyhow::anyhow!("line {}: needs a \"prompt\" string", n + 1))),
+                    None => (
+                        id,
+                        Err(anyhow::anyhow!("line {}: needs a \"prompt\" string", n + 1)),
+                    ),
                     Some(p) => {
                         let mut params = args.sampling.params();
                         if let Some(mt) = v.get("max_tokens").and_then(|m| m.as_u64()) {
                             params.max_tokens = mt as usize;
                         }
-                        let system = v.get("system").and_then(|s| s.as_str()).or(args.system.as_deref());
+                        let system = v
+                            .get("system")
+                            .and_then(|s| s.as_str())
+                            .or(args.system.as_deref());
                         let req = ChatRequest::new(messages(system, p), params);
                         (id, model.complete(req).await.map_err(anyhow::Error::from))
                     }
@@ -217,5 +254,9 @@ async fn run_batch(model: &dyn ChatModel, args: &Args, path: &PathBuf) -> anyhow
         line_out["id"] = id;
         println!("{line_out}");
     }
-    Ok(if failures == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if failures == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

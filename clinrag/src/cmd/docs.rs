@@ -55,20 +55,23 @@ pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
                     "start": start, "end": end, "text": text})
             );
         } else {
-            println!("{} — {}\n[{}–{}] {}", doc.doc_id, doc.title, start, end, text);
+            println!(
+                "{} — {}\n[{}–{}] {}",
+                doc.doc_id, doc.title, start, end, text
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
     let chunks = catalog.chunks(&id).await?;
     if g.json {
-        println!(
-            "{}",
-            serde_json::json!({"document": doc, "chunks": chunks})
-        );
+        println!("{}", serde_json::json!({"document": doc, "chunks": chunks}));
     } else {
         println!("{} — {}", doc.doc_id, doc.title);
         if let Some(j) = &doc.journal {
-            println!("{j} {}", doc.year.map(|y| y.to_string()).unwrap_or_default());
+            println!(
+                "{j} {}",
+                doc.year.map(|y| y.to_string()).unwrap_or_default()
+            );
         }
         if !doc.authors.is_empty() {
             println!("{}", doc.authors.join(", "));
@@ -81,7 +84,13 @@ pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
         }
         println!("source: {} ({})", doc.source_path, doc.source);
         for s in &doc.sections {
-            println!("\n## {} [{}–{}]\n{}", s.name, s.start, s.end, doc.span(s.start, s.end).unwrap_or_default());
+            println!(
+                "\n## {} [{}–{}]\n{}",
+                s.name,
+                s.start,
+                s.end,
+                doc.span(s.start, s.end).unwrap_or_default()
+            );
         }
         println!("\n{} chunks", chunks.len());
     }

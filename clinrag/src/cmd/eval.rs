@@ -22,6 +22,10 @@ pub struct Args {
 enum Cmd {
     /// Retrieval quality against `gold_pmids` (or `gold_doc_ids`) per question.
     Retrieval(RetrievalArgs),
+    /// Code assignment: exact top-1, top-5 and category accuracy on `{"text","gold"}` cases.
+    Coding(crate::cmd::code::EvalArgs),
+    /// Rare-disease ranking: top-1/3/10 and median rank on `{"present","excluded","disease"}` cases.
+    Rare(crate::cmd::eval_rare::Args),
 }
 
 /// Arguments of `clinrag eval retrieval`.
@@ -36,15 +40,20 @@ pub struct RetrievalArgs {
     /// Only the first N questions.
     #[arg(long)]
     limit: Option<usize>,
-    /// Retrieval mode.
-    #[arg(long, value_enum, default_value_t = crate::cmd::search::Mode::Bm25)]
-    mode: crate::cmd::search::Mode,
+    /// Retrieval mode [default: hybrid when the vector index exists, else bm25].
+    #[arg(long, value_enum)]
+    mode: Option<crate::cmd::search::Mode>,
 }
 
 /// Runs `clinrag eval`.
 pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
-    let Cmd::Retrieval(a) = args.cmd;
-    let index = crate::store::keyword(g)?;
+    let a = match args.cmd {
+        Cmd::Retrieval(a) => a,
+        Cmd::Coding(a) => return crate::cmd::code::eval_coding(g, a).await,
+        Cmd::Rare(a) => return crate::cmd::eval_rare::run(g, a).await,
+    };
+    let index = crate::store::searcher(g)?;
+    let mode = crate::cmd::search::Mode::resolve(a.mode, &index);
     let text = std::fs::read_to_string(&a.questions)
         .with_context(|| format!("cannot read {}", a.questions.display()))?;
     let mut recall = 0.0;
@@ -62,10 +71,23 @@ pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
         }
         let v: serde_json::Value = serde_json::from_str(line)
             .with_context(|| format!("{} line {}: not JSON", a.questions.display(), i + 1))?;
-        let q = v.get("question").or_else(|| v.get("text")).and_then(|q| q.as_str());
+        let q = v
+            .get("question")
+            .or_else(|| v.get("text"))
+            .and_then(|q| q.as_str());
         let gold: HashSet<String> = match (v.get("gold_doc_ids"), v.get("gold_pmids")) {
-            (Some(ids), _) => ids.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
-            (None, Some(p)) => p.as_array().into_iter().flatten().filter_map(|x| x.as_str().map(|s| format!("PMID:{s}"))).collect(),
+            (Some(ids), _) => ids
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect(),
+            (None, Some(p)) => p
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.as_str().map(|s| format!("PMID:{s}")))
+                .collect(),
             _ => HashSet::new(),
         };
         let (Some(q), false) = (q, gold.is_empty()) else {
@@ -74,7 +96,7 @@ pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
         };
         let t = Instant::now();
         // Chunks are over-fetched so that k distinct documents remain after de-duplication.
-        let hits = index.search(q, a.k * 4, &SearchFilter::default())?;
+        let hits = crate::cmd::search::search(&index, q, a.k * 4, mode, &SearchFilter::default())?;
         lat_ms.push(t.elapsed().as_secs_f64() * 1e3);
         let mut docs: Vec<&str> = Vec::new();
         for h in &hits {
@@ -96,7 +118,9 @@ pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
             .filter(|(_, d)| gold.contains(**d))
             .map(|(r, _)| 1.0 / (r as f64 + 2.0).log2())
             .sum();
-        let ideal: f64 = (0..gold.len().min(a.k)).map(|r| 1.0 / (r as f64 + 2.0).log2()).sum();
+        let ideal: f64 = (0..gold.len().min(a.k))
+            .map(|r| 1.0 / (r as f64 + 2.0).log2())
+            .sum();
         ndcg += if ideal > 0.0 { dcg / ideal } else { 0.0 };
         n += 1;
     }
@@ -110,7 +134,7 @@ pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
         }
     };
     let out = serde_json::json!({
-        "mode": format!("{:?}", a.mode).to_lowercase(),
+        "mode": format!("{mode:?}").to_lowercase(),
         "k": a.k,
         "questions": n,
         "skipped": skipped,
@@ -122,7 +146,10 @@ pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
     if g.json {
         println!("{out}");
     } else {
-        println!("mode   questions  recall@{k}  MRR     nDCG@{k}  p50 ms  p95 ms", k = a.k);
+        println!(
+            "mode   questions  recall@{k}  MRR     nDCG@{k}  p50 ms  p95 ms",
+            k = a.k
+        );
         println!(
             "{:6} {:9}  {:9.4}  {:.4}  {:7.4}  {:6.2}  {:6.2}",
             out["mode"].as_str().unwrap_or(""),

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clinrag_ingest::{ChunkConfig, Failure, IngestConfig, Progress};
+use std::sync::Arc;
+
+use clinrag_ingest::{ChunkAnnotator, ChunkConfig, Failure, IngestConfig, Progress};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::Global;
@@ -22,6 +24,57 @@ pub struct Args {
     /// Largest single document in MB.
     #[arg(long, default_value_t = 64)]
     max_doc_mb: usize,
+    /// Do not link concepts (ICD-10-CM, HPO, MeSH, ATC, drugs) into the chunks.
+    #[arg(long)]
+    no_link: bool,
+    /// Also embed the chunks into the vector index (dense and hybrid search). Once the vector
+    /// index exists, later runs keep it up to date without this flag.
+    #[arg(long)]
+    embed: bool,
+}
+
+/// The knowledge-graph linker as the ingest pipeline's chunk annotator: the concept ids of the
+/// affirmed mentions in each chunk go into the keyword index's `concepts` field.
+struct KgAnnotator(clinrag_kg::Linker);
+
+impl ChunkAnnotator for KgAnnotator {
+    fn concepts(&self, text: &str) -> Vec<String> {
+        self.0
+            .concept_counts(text)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect()
+    }
+}
+
+/// Loads the linker when the vocabularies are set up; ingest goes on without it otherwise.
+async fn linker(g: &Global) -> Option<Arc<dyn ChunkAnnotator>> {
+    let home = g.home.clone();
+    if !home.join(clinrag_kg::SNAPSHOT_PATH).exists() && !home.join("vocab").exists() {
+        if !g.json {
+            eprintln!(
+                "note: no vocabularies in {} (run `clinrag setup`): concepts are not linked",
+                home.display()
+            );
+        }
+        return None;
+    }
+    let built = tokio::task::spawn_blocking(move || {
+        let graph = clinrag_kg::open_or_build(&home)?;
+        clinrag_kg::Linker::new(Arc::new(graph))
+    })
+    .await;
+    match built {
+        Ok(Ok(l)) => Some(Arc::new(KgAnnotator(l))),
+        Ok(Err(e)) => {
+            eprintln!("warning: concept linking is off: {e}");
+            None
+        }
+        Err(e) => {
+            eprintln!("warning: concept linking is off: {e}");
+            None
+        }
+    }
 }
 
 struct Bar {
@@ -60,7 +113,12 @@ pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
         max_doc_bytes: args.max_doc_mb * 1024 * 1024,
         ..IngestConfig::default()
     };
-    let ingestor = crate::store::ingestor(g, cfg).await?;
+    let mut ingestor = crate::store::ingestor(g, cfg, args.embed).await?;
+    if !args.no_link
+        && let Some(a) = linker(g).await
+    {
+        ingestor = ingestor.with_annotator(a);
+    }
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
     if g.json {
         bar.set_draw_target(ProgressDrawTarget::hidden());

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context;
-use clinrag_kg::{ConceptGraph, EdgeKind, ExpandOptions, KgError, Linker, NodeIx, NodeKind, VocabPaths, build_graph, snapshot};
+use clinrag_kg::{
+    ConceptGraph, EdgeKind, ExpandOptions, KgError, Linker, NodeIx, NodeKind, VocabPaths,
+    build_graph, snapshot,
+};
 use serde_json::{Value, json};
 
 /// Concept graph: vocabularies (ICD-10-CM, ATC, HPO, MeSH, drugs) and their relations.
@@ -71,7 +74,11 @@ pub enum Action {
 pub fn open_graph(g: &crate::Global) -> anyhow::Result<ConceptGraph> {
     let t = Instant::now();
     let graph = clinrag_kg::open_or_build(&g.home)?;
-    tracing::info!(ms = t.elapsed().as_millis() as u64, nodes = graph.node_count(), "concept graph ready");
+    tracing::info!(
+        ms = t.elapsed().as_millis() as u64,
+        nodes = graph.node_count(),
+        "concept graph ready"
+    );
     Ok(graph)
 }
 
@@ -85,7 +92,9 @@ pub async fn run(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
 
 fn node_json(graph: &ConceptGraph, ix: NodeIx) -> Value {
     match graph.node(ix) {
-        Some(n) => json!({ "id": n.id(), "vocab": n.vocab.prefix(), "code": n.code, "label": n.label }),
+        Some(n) => {
+            json!({ "id": n.id(), "vocab": n.vocab.prefix(), "code": n.code, "label": n.label })
+        }
         None => Value::Null,
     }
 }
@@ -142,7 +151,13 @@ fn search(graph: &ConceptGraph, text: &str, k: usize) -> Value {
     json!({ "hits": hits })
 }
 
-fn neighbors(graph: &ConceptGraph, code: &str, depth: usize, edge: Option<&str>, limit: usize) -> anyhow::Result<Value> {
+fn neighbors(
+    graph: &ConceptGraph,
+    code: &str,
+    depth: usize,
+    edge: Option<&str>,
+    limit: usize,
+) -> anyhow::Result<Value> {
     let kind = match edge {
         Some(e) => Some(EdgeKind::parse(e).with_context(|| {
             let names: Vec<&str> = EdgeKind::ALL.iter().map(|k| k.name()).collect();
@@ -156,7 +171,12 @@ fn neighbors(graph: &ConceptGraph, code: &str, depth: usize, edge: Option<&str>,
         let list: Vec<Value> = graph
             .neighbors(ix, depth, kind)
             .into_iter()
-            .filter(|n| kind == Some(EdgeKind::Mentions) || graph.node(n.node).is_some_and(|x| x.kind != NodeKind::Document))
+            .filter(|n| {
+                kind == Some(EdgeKind::Mentions)
+                    || graph
+                        .node(n.node)
+                        .is_some_and(|x| x.kind != NodeKind::Document)
+            })
             .take(limit)
             .map(|n| {
                 let mut o = node_json(graph, n.node);
@@ -208,32 +228,76 @@ fn path(graph: &ConceptGraph, a: &str, b: &str) -> anyhow::Result<Value> {
 fn print_human(v: &Value) {
     if let Some(cs) = v.get("concepts").and_then(Value::as_array) {
         for c in cs {
-            println!("{}  {}", c["id"].as_str().unwrap_or(""), c["label"].as_str().unwrap_or(""));
-            if let Some(syn) = c.get("synonyms").and_then(Value::as_array).filter(|s| !s.is_empty()) {
+            println!(
+                "{}  {}",
+                c["id"].as_str().unwrap_or(""),
+                c["label"].as_str().unwrap_or("")
+            );
+            if let Some(syn) = c
+                .get("synonyms")
+                .and_then(Value::as_array)
+                .filter(|s| !s.is_empty())
+            {
                 let s: Vec<&str> = syn.iter().filter_map(Value::as_str).collect();
                 println!("  synonyms: {}", s.join("; "));
             }
-            for e in c.get("edges").and_then(Value::as_array).into_iter().flatten() {
-                println!("  {} {} {}  {}", e["edge"].as_str().unwrap_or(""), e["dir"].as_str().unwrap_or(""), e["id"].as_str().unwrap_or(""), e["label"].as_str().unwrap_or(""));
+            for e in c
+                .get("edges")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                println!(
+                    "  {} {} {}  {}",
+                    e["edge"].as_str().unwrap_or(""),
+                    e["dir"].as_str().unwrap_or(""),
+                    e["id"].as_str().unwrap_or(""),
+                    e["label"].as_str().unwrap_or("")
+                );
             }
         }
     } else if let Some(hits) = v.get("hits").and_then(Value::as_array) {
         for h in hits {
-            println!("{:.2}  {:<18} {}  (matched {:?})", h["score"].as_f64().unwrap_or(0.0), h["id"].as_str().unwrap_or(""), h["label"].as_str().unwrap_or(""), h["matched"].as_str().unwrap_or(""));
+            println!(
+                "{:.2}  {:<18} {}  (matched {:?})",
+                h["score"].as_f64().unwrap_or(0.0),
+                h["id"].as_str().unwrap_or(""),
+                h["label"].as_str().unwrap_or(""),
+                h["matched"].as_str().unwrap_or("")
+            );
         }
     } else if let Some(rs) = v.get("results").and_then(Value::as_array) {
         for r in rs {
-            println!("{}  {}", r["concept"]["id"].as_str().unwrap_or(""), r["concept"]["label"].as_str().unwrap_or(""));
+            println!(
+                "{}  {}",
+                r["concept"]["id"].as_str().unwrap_or(""),
+                r["concept"]["label"].as_str().unwrap_or("")
+            );
             for n in r["neighbors"].as_array().into_iter().flatten() {
-                println!("  {} {} {} {}  {}", n["depth"], n["edge"].as_str().unwrap_or(""), n["dir"].as_str().unwrap_or(""), n["id"].as_str().unwrap_or(""), n["label"].as_str().unwrap_or(""));
+                println!(
+                    "  {} {} {} {}  {}",
+                    n["depth"],
+                    n["edge"].as_str().unwrap_or(""),
+                    n["dir"].as_str().unwrap_or(""),
+                    n["id"].as_str().unwrap_or(""),
+                    n["label"].as_str().unwrap_or("")
+                );
             }
         }
     } else if let Some(p) = v.get("path") {
         match p.as_array() {
             Some(steps) => {
                 for s in steps {
-                    let via = s.get("edge").and_then(Value::as_str).map(|e| format!("--{e} ({})--> ", s["dir"].as_str().unwrap_or(""))).unwrap_or_default();
-                    println!("{via}{}  {}", s["id"].as_str().unwrap_or(""), s["label"].as_str().unwrap_or(""));
+                    let via = s
+                        .get("edge")
+                        .and_then(Value::as_str)
+                        .map(|e| format!("--{e} ({})--> ", s["dir"].as_str().unwrap_or("")))
+                        .unwrap_or_default();
+                    println!(
+                        "{via}{}  {}",
+                        s["id"].as_str().unwrap_or(""),
+                        s["label"].as_str().unwrap_or("")
+                    );
                 }
             }
             None => println!("no path"),
@@ -254,7 +318,8 @@ fn emit(g: &crate::Global, v: &Value) {
 fn run_blocking(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
     if let Some(Action::Build) = args.action {
         let t = Instant::now();
-        let graph = build_graph(&VocabPaths::from_home(&g.home)).context("building the concept graph")?;
+        let graph =
+            build_graph(&VocabPaths::from_home(&g.home)).context("building the concept graph")?;
         let path = g.path(clinrag_kg::SNAPSHOT_PATH);
         snapshot::save(&graph, &path)?;
         let (nodes, edges) = graph.stats();
@@ -273,7 +338,13 @@ fn run_blocking(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
             for r in graph.reports() {
                 eprintln!("{r}");
             }
-            println!("wrote {} ({} nodes, {} edges) in {:.1} s", path.display(), graph.node_count(), graph.edge_count(), t.elapsed().as_secs_f64());
+            println!(
+                "wrote {} ({} nodes, {} edges) in {:.1} s",
+                path.display(),
+                graph.node_count(),
+                graph.edge_count(),
+                t.elapsed().as_secs_f64()
+            );
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -284,13 +355,22 @@ fn run_blocking(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
     let result = match args.action {
         Some(Action::Concept { code }) => concept(&graph, &code).map_err(anyhow::Error::from),
         Some(Action::Search { text, k }) => Ok(search(&graph, &text, k)),
-        Some(Action::Neighbors { code, depth, edge, limit }) => neighbors(&graph, &code, depth, edge.as_deref(), limit),
+        Some(Action::Neighbors {
+            code,
+            depth,
+            edge,
+            limit,
+        }) => neighbors(&graph, &code, depth, edge.as_deref(), limit),
         Some(Action::Path { a, b }) => path(&graph, &a, &b),
         Some(Action::Expand { text }) => {
             let linker = Linker::new(graph.clone())?;
-            Ok(serde_json::to_value(linker.expand(&text, ExpandOptions::default()))?)
+            Ok(serde_json::to_value(
+                linker.expand(&text, ExpandOptions::default()),
+            )?)
         }
-        Some(Action::Build) | None => anyhow::bail!("give a subcommand (build, concept, search, neighbors, path, expand) or --batch FILE.jsonl"),
+        Some(Action::Build) | None => anyhow::bail!(
+            "give a subcommand (build, concept, search, neighbors, path, expand) or --batch FILE.jsonl"
+        ),
     };
     match result {
         Ok(v) => {
@@ -298,7 +378,10 @@ fn run_blocking(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         // Unknown codes are an answer ("no such code"), not a crash: exit 1 with the message.
-        Err(e) if e.downcast_ref::<KgError>().is_some_and(KgError::is_user_fault) => {
+        Err(e)
+            if e.downcast_ref::<KgError>()
+                .is_some_and(KgError::is_user_fault) =>
+        {
             if g.json {
                 println!("{}", json!({ "error": e.to_string() }));
             } else {
@@ -324,26 +407,45 @@ struct Request {
     k: Option<usize>,
 }
 
-fn answer(graph: &Arc<ConceptGraph>, linker: &mut Option<Linker>, r: &Request) -> anyhow::Result<Value> {
-    let need = |o: &Option<String>, name: &str| o.clone().with_context(|| format!("op {:?} needs {name:?}", r.op));
+fn answer(
+    graph: &Arc<ConceptGraph>,
+    linker: &mut Option<Linker>,
+    r: &Request,
+) -> anyhow::Result<Value> {
+    let need = |o: &Option<String>, name: &str| {
+        o.clone()
+            .with_context(|| format!("op {:?} needs {name:?}", r.op))
+    };
     match r.op.as_str() {
         "concept" => Ok(concept(graph, &need(&r.code, "code")?)?),
         "search" => Ok(search(graph, &need(&r.text, "text")?, r.k.unwrap_or(10))),
-        "neighbors" => neighbors(graph, &need(&r.code, "code")?, r.depth.unwrap_or(1), r.edge.as_deref(), 200),
+        "neighbors" => neighbors(
+            graph,
+            &need(&r.code, "code")?,
+            r.depth.unwrap_or(1),
+            r.edge.as_deref(),
+            200,
+        ),
         "path" => path(graph, &need(&r.a, "a")?, &need(&r.b, "b")?),
         "expand" => {
             if linker.is_none() {
                 *linker = Some(Linker::new(graph.clone())?);
             }
             let l = linker.as_ref().context("linker not built")?;
-            Ok(serde_json::to_value(l.expand(&need(&r.text, "text")?, ExpandOptions::default()))?)
+            Ok(serde_json::to_value(l.expand(
+                &need(&r.text, "text")?,
+                ExpandOptions::default(),
+            ))?)
         }
-        other => anyhow::bail!("unknown op {other:?}; use concept, search, neighbors, path or expand"),
+        other => {
+            anyhow::bail!("unknown op {other:?}; use concept, search, neighbors, path or expand")
+        }
     }
 }
 
 fn run_batch(graph: &Arc<ConceptGraph>, path: &Path) -> anyhow::Result<ExitCode> {
-    let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut out = std::io::stdout().lock();
     let mut linker = None;
     for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
@@ -362,7 +464,10 @@ fn run_batch(graph: &Arc<ConceptGraph>, path: &Path) -> anyhow::Result<ExitCode>
                 Err(e) => json!({ "id": r.id, "error": format!("{e:#}") }),
             },
             Err(e) => {
-                let id = serde_json::from_str::<Value>(&line).ok().and_then(|v| v.get("id").cloned()).unwrap_or(Value::Null);
+                let id = serde_json::from_str::<Value>(&line)
+                    .ok()
+                    .and_then(|v| v.get("id").cloned())
+                    .unwrap_or(Value::Null);
                 json!({ "id": id, "error": format!("line {}: not a request: {e}", n + 1) })
             }
         };

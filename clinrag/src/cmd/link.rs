@@ -35,10 +35,12 @@ fn run_blocking(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
     let graph = Arc::new(super::kg::open_graph(g)?);
     let linker = Linker::new(graph)?;
     if let Some(path) = &args.batch {
-        let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         let mut out = std::io::stdout().lock();
         for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
-            let line = line.with_context(|| format!("{}:{}: cannot read", path.display(), n + 1))?;
+            let line =
+                line.with_context(|| format!("{}:{}: cannot read", path.display(), n + 1))?;
             if line.trim().is_empty() {
                 continue;
             }
@@ -47,10 +49,14 @@ fn run_blocking(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
                     let id = req.get("id").cloned().unwrap_or(Value::Null);
                     match req.get("text").and_then(Value::as_str) {
                         Some(text) => json!({ "id": id, "mentions": linker.link(text) }),
-                        None => json!({ "id": id, "error": format!("line {}: no \"text\" string", n + 1) }),
+                        None => {
+                            json!({ "id": id, "error": format!("line {}: no \"text\" string", n + 1) })
+                        }
                     }
                 }
-                Err(e) => json!({ "id": Value::Null, "error": format!("line {}: not JSON: {e}", n + 1) }),
+                Err(e) => {
+                    json!({ "id": Value::Null, "error": format!("line {}: not JSON: {e}", n + 1) })
+                }
             };
             writeln!(out, "{v}")?;
         }
@@ -65,8 +71,16 @@ fn run_blocking(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
             let flags = format!(
                 "{:?}{}{}",
                 m.certainty,
-                if m.experiencer == clinrag_kg::Experiencer::Family { ", family" } else { "" },
-                if m.temporality == clinrag_kg::Temporality::Historical { ", historical" } else { "" }
+                if m.experiencer == clinrag_kg::Experiencer::Family {
+                    ", family"
+                } else {
+                    ""
+                },
+                if m.temporality == clinrag_kg::Temporality::Historical {
+                    ", historical"
+                } else {
+                    ""
+                }
             );
             println!("[{}..{}] {:?} ({flags})", m.start, m.end, m.text_span);
             for c in m.concept_ids.iter().take(6) {

@@ -1,6 +1,9 @@
 //! One module per subcommand.
 
+pub mod bench_llm;
 pub mod bench_rare;
+pub mod chat;
+pub mod code;
 pub mod docs;
 pub mod eval;
 pub mod eval_rare;

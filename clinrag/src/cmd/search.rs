@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clinrag_retrieval::{Hit, KeywordIndex, SearchFilter};
+use clinrag_retrieval::{Hit, HybridSearcher, SearchFilter, SearchMode};
 
 use crate::Global;
 
@@ -13,6 +13,30 @@ use crate::Global;
 pub enum Mode {
     /// BM25 over the keyword index.
     Bm25,
+    /// Cosine similarity of sentence embeddings over the vector index.
+    Dense,
+    /// BM25 and dense fused with reciprocal rank fusion (the default when vectors exist).
+    Hybrid,
+}
+
+impl Mode {
+    /// The library's mode.
+    pub fn to_search(self) -> SearchMode {
+        match self {
+            Mode::Bm25 => SearchMode::Bm25,
+            Mode::Dense => SearchMode::Dense,
+            Mode::Hybrid => SearchMode::Hybrid,
+        }
+    }
+
+    /// `mode` if given, else hybrid when the searcher has vectors, else BM25.
+    pub fn resolve(mode: Option<Mode>, searcher: &HybridSearcher) -> Mode {
+        mode.unwrap_or(if searcher.has_dense() {
+            Mode::Hybrid
+        } else {
+            Mode::Bm25
+        })
+    }
 }
 
 /// Arguments of `clinrag search`.
@@ -24,9 +48,15 @@ pub struct Args {
     /// Number of passages.
     #[arg(long, default_value_t = 10)]
     k: usize,
-    /// Retrieval mode.
-    #[arg(long, value_enum, default_value_t = Mode::Bm25)]
-    mode: Mode,
+    /// Retrieval mode [default: hybrid when the vector index exists, else bm25].
+    #[arg(long, value_enum)]
+    mode: Option<Mode>,
+    /// At most this many passages per document.
+    #[arg(long)]
+    max_per_doc: Option<usize>,
+    /// RRF constant k of the hybrid fusion.
+    #[arg(long, default_value_t = 60.0)]
+    rrf_k: f32,
     /// Only documents from this year on.
     #[arg(long)]
     year_min: Option<u64>,
@@ -43,17 +73,20 @@ pub struct Args {
 
 /// Runs `clinrag search`.
 pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
-    let index = crate::store::keyword(g)?;
+    let mut index = crate::store::searcher(g)?;
+    index.config.max_per_doc = args.max_per_doc;
+    index.config.rrf_k = args.rrf_k;
+    let mode = Mode::resolve(args.mode, &index);
     let filter = SearchFilter {
         year_min: args.year_min,
         year_max: args.year_max,
         sources: args.source.clone(),
     };
     if let Some(batch) = &args.batch {
-        return run_batch(&index, batch, &args, &filter);
+        return run_batch(&index, batch, &args, mode, &filter);
     }
     let query = args.query.as_deref().unwrap_or_default();
-    let hits = search(&index, query, args.k, args.mode, &filter)?;
+    let hits = search(&index, query, args.k, mode, &filter)?;
     if g.json {
         println!("{}", serde_json::json!({ "hits": hits }));
     } else if hits.is_empty() {
@@ -76,22 +109,22 @@ pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn search(
-    index: &KeywordIndex,
+/// Runs one query in `mode`.
+pub fn search(
+    index: &HybridSearcher,
     query: &str,
     k: usize,
     mode: Mode,
     filter: &SearchFilter,
 ) -> anyhow::Result<Vec<Hit>> {
-    match mode {
-        Mode::Bm25 => Ok(index.search(query, k, filter)?),
-    }
+    Ok(index.search(query, k, mode.to_search(), filter)?)
 }
 
 fn run_batch(
-    index: &KeywordIndex,
+    index: &HybridSearcher,
     path: &std::path::Path,
     args: &Args,
+    mode: Mode,
     filter: &SearchFilter,
 ) -> anyhow::Result<ExitCode> {
     let mut failed = false;
@@ -110,7 +143,7 @@ fn run_batch(
                     .unwrap_or(args.k);
                 match text {
                     None => serde_json::json!({ "id": id, "error": "missing \"text\"" }),
-                    Some(t) => match search(index, t, k, args.mode, filter) {
+                    Some(t) => match search(index, t, k, mode, filter) {
                         Ok(hits) => serde_json::json!({ "id": id, "hits": hits }),
                         Err(e) => serde_json::json!({ "id": id, "error": format!("{e:#}") }),
                     },

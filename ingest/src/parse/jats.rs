@@ -43,17 +43,19 @@ pub(super) fn parse(
     let mut given = String::new();
     while let Some(ev) = x.next()? {
         let Ev::Start { name, attrs } = ev else {
-            if let Some(&d) = sec_depths.last() {
-                if x.stack().len() < d {
-                    sec_depths.pop();
-                    sec_titles.pop();
-                }
+            if let Some(&d) = sec_depths.last()
+                && x.stack().len() < d
+            {
+                sec_depths.pop();
+                sec_titles.pop();
             }
             continue;
         };
         let stack = x.stack();
         let in_front = stack.iter().any(|s| s == "front");
-        let in_abstract = stack.iter().any(|s| s == "abstract" || s == "trans-abstract");
+        let in_abstract = stack
+            .iter()
+            .any(|s| s == "abstract" || s == "trans-abstract");
         let in_body = stack.iter().any(|s| s == "body");
         let in_sub = stack.iter().any(|s| s == "sub-article" || s == "response");
         if in_sub {
@@ -97,8 +99,10 @@ pub(super) fn parse(
                 sec_depths.push(x.stack().len());
                 sec_titles.push(String::new());
             }
-            "title" if (in_body || in_abstract) && stack.len() >= 2
-                && stack[stack.len() - 2] == "sec" =>
+            "title"
+                if (in_body || in_abstract)
+                    && stack.len() >= 2
+                    && stack[stack.len() - 2] == "sec" =>
             {
                 let t = text(&mut x)?;
                 if let Some(last) = sec_titles.last_mut() {
@@ -118,7 +122,12 @@ pub(super) fn parse(
                 if in_abstract {
                     path_name.push("Abstract");
                 }
-                path_name.extend(sec_titles.iter().filter(|t| !t.is_empty()).map(String::as_str));
+                path_name.extend(
+                    sec_titles
+                        .iter()
+                        .filter(|t| !t.is_empty())
+                        .map(String::as_str),
+                );
                 if path_name.is_empty() {
                     path_name.push("Body");
                 }
@@ -198,7 +207,9 @@ mod tests {
         parse(
             Box::new(std::io::Cursor::new(ART.as_bytes().to_vec())),
             Path::new("a.nxml"),
-            Limits { max_doc_bytes: 1 << 20 },
+            Limits {
+                max_doc_bytes: 1 << 20,
+            },
             &mut |i| {
                 items.push(i);
                 true

@@ -78,10 +78,8 @@ pub(super) fn parse(
         }
         any = true;
         let item = match serde_json::from_str::<Line>(text) {
-            Ok(l) => to_doc(l, &source_path).unwrap_or_else(|problem| Item::RecordError {
-                record,
-                problem,
-            }),
+            Ok(l) => to_doc(l, &source_path)
+                .unwrap_or_else(|problem| Item::RecordError { record, problem }),
             Err(e) => Item::RecordError {
                 record,
                 problem: format!("not a JSON object with the expected fields: {e}"),
@@ -122,7 +120,10 @@ fn to_doc(l: Line, source_path: &str) -> Result<Item, String> {
     b.authors = l.authors.unwrap_or_default();
     b.mesh = l.mesh.unwrap_or_default();
     b.doi = l.doi;
-    let id = match (l.id.as_ref().and_then(id_str), l.pmid.as_ref().and_then(id_str)) {
+    let id = match (
+        l.id.as_ref().and_then(id_str),
+        l.pmid.as_ref().and_then(id_str),
+    ) {
         (Some(id), _) if !id.is_empty() => {
             if id.bytes().all(|c| c.is_ascii_digit()) {
                 format!("PMID:{id}")
@@ -138,7 +139,11 @@ fn to_doc(l: Line, source_path: &str) -> Result<Item, String> {
 
 /// Reads one line into `buf`, keeping at most `limit + 1` bytes (the rest of an over-long line
 /// is consumed and dropped). Returns the line's full length.
-fn read_line_limited(r: &mut dyn BufRead, buf: &mut Vec<u8>, limit: usize) -> std::io::Result<usize> {
+fn read_line_limited(
+    r: &mut dyn BufRead,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> std::io::Result<usize> {
     let mut total = 0;
     loop {
         let avail = r.fill_buf()?;
@@ -176,7 +181,9 @@ mod tests {
         parse(
             Box::new(std::io::Cursor::new(input.as_bytes().to_vec())),
             Path::new("c.jsonl"),
-            Limits { max_doc_bytes: 1000 },
+            Limits {
+                max_doc_bytes: 1000,
+            },
             &mut |i| {
                 items.push(i);
                 true
@@ -192,7 +199,10 @@ mod tests {
 
     #[test]
     fn overlong_line_is_a_record_error() {
-        let input = format!("{{\"id\":\"a\",\"text\":\"{}\"}}\n{{\"id\":\"b\",\"text\":\"ok\"}}\n", "x".repeat(5000));
+        let input = format!(
+            "{{\"id\":\"a\",\"text\":\"{}\"}}\n{{\"id\":\"b\",\"text\":\"ok\"}}\n",
+            "x".repeat(5000)
+        );
         let mut items = Vec::new();
         parse(
             Box::new(std::io::Cursor::new(input.into_bytes())),
@@ -204,7 +214,9 @@ mod tests {
             },
         )
         .unwrap();
-        assert!(matches!(&items[0], Item::RecordError { problem, .. } if problem.contains("size limit")));
+        assert!(
+            matches!(&items[0], Item::RecordError { problem, .. } if problem.contains("size limit"))
+        );
         assert!(matches!(&items[1], Item::Doc(d) if d.doc_id == "b"));
     }
 }

@@ -104,7 +104,9 @@ fn open_maybe_gz(path: &Path) -> Result<Box<dyn BufRead + Send>, FileError> {
     let mut f = BufReader::with_capacity(256 * 1024, File::open(path).map_err(io)?);
     let head = f.fill_buf().map_err(io)?;
     let is_gz = head.len() >= 2 && head[0] == 0x1f && head[1] == 0x8b;
-    let named_gz = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+    let named_gz = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
     if named_gz && !is_gz {
         return Err(FileError::new(path, "named .gz but is not gzip data"));
     }
@@ -322,15 +324,30 @@ mod tests {
             find_doi("see https://doi.org/10.1161/CIR.0000000000001193."),
             Some("10.1161/CIR.0000000000001193".into())
         );
-        assert_eq!(find_doi("DOI: 10.1002/acr.25045)"), Some("10.1002/acr.25045".into()));
+        assert_eq!(
+            find_doi("DOI: 10.1002/acr.25045)"),
+            Some("10.1002/acr.25045".into())
+        );
         assert_eq!(find_doi("version 10.1 of the text"), None);
     }
 
     #[test]
     fn text_decoding_problems() {
-        assert!(decode_text(&[0xff, 0xfe, 0x41, 0]).unwrap_err().contains("UTF-16"));
-        assert!(decode_text(b"ab\0cd").unwrap_err().contains("NUL byte at offset 2"));
-        assert!(decode_text(&[b'a', 0xc3, 0x28]).unwrap_err().contains("offset 1"));
+        assert!(
+            decode_text(&[0xff, 0xfe, 0x41, 0])
+                .unwrap_err()
+                .contains("UTF-16")
+        );
+        assert!(
+            decode_text(b"ab\0cd")
+                .unwrap_err()
+                .contains("NUL byte at offset 2")
+        );
+        assert!(
+            decode_text(&[b'a', 0xc3, 0x28])
+                .unwrap_err()
+                .contains("offset 1")
+        );
         assert_eq!(decode_text(b"\xef\xbb\xbfhi").unwrap(), "hi");
     }
 

@@ -119,29 +119,25 @@ pub(super) fn parse(
                 if in_delete && !x.stack().iter().any(|s| s == "DeleteCitation") {
                     in_delete = false;
                 }
-                if let Some(r) = rec.as_mut() {
-                    // An Author element closes at depth of AuthorList + 1.
-                    if x.stack().last().map(String::as_str) == Some("AuthorList")
-                        && (!author.0.is_empty() || !author.2.is_empty())
-                    {
-                        let name = if author.2.is_empty() {
-                            format!("{} {}", author.0, author.1).trim().to_owned()
-                        } else {
-                            author.2.clone()
-                        };
-                        r.authors.push(name);
-                        author = Default::default();
-                    }
+                // An Author element closed when AuthorList is on top of the stack again.
+                if let Some(r) = rec.as_mut()
+                    && x.stack().last().map(String::as_str) == Some("AuthorList")
+                    && (!author.0.is_empty() || !author.2.is_empty())
+                {
+                    let name = if author.2.is_empty() {
+                        format!("{} {}", author.0, author.1).trim().to_owned()
+                    } else {
+                        author.2.clone()
+                    };
+                    r.authors.push(name);
+                    author = Default::default();
                 }
-                let closed_article = rec.is_some()
-                    && !x.stack().iter().any(|s| s == "PubmedArticle")
-                    && depth <= 1;
-                if closed_article {
-                    if let Some(r) = rec.take() {
-                        n_records += 1;
-                        if !emit(finish(r, n_records, &source_path)) {
-                            return Ok(());
-                        }
+                let closed_article =
+                    rec.is_some() && !x.stack().iter().any(|s| s == "PubmedArticle") && depth <= 1;
+                if closed_article && let Some(r) = rec.take() {
+                    n_records += 1;
+                    if !emit(finish(r, n_records, &source_path)) {
+                        return Ok(());
                     }
                 }
             }
@@ -160,7 +156,9 @@ fn with_count(e: String, n: usize) -> String {
 }
 
 fn finish(r: Record, n: usize, source_path: &str) -> Item {
-    let Some(pmid) = r.pmid.filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+    let Some(pmid) = r
+        .pmid
+        .filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
     else {
         return Item::RecordError {
             record: format!("record {n}"),
@@ -193,7 +191,11 @@ fn finish(r: Record, n: usize, source_path: &str) -> Item {
     });
     b.mesh = r.mesh;
     b.doi = r.doi;
-    Item::Doc(Box::new(b.build(&format!("PMID:{pmid}"), "pubmed", source_path)))
+    Item::Doc(Box::new(b.build(
+        &format!("PMID:{pmid}"),
+        "pubmed",
+        source_path,
+    )))
 }
 
 #[cfg(test)]
@@ -247,7 +249,9 @@ mod tests {
         let (items, r) = run(ONE);
         r.unwrap();
         assert_eq!(items.len(), 2);
-        let Item::Doc(d) = &items[0] else { panic!("{items:?}") };
+        let Item::Doc(d) = &items[0] else {
+            panic!("{items:?}")
+        };
         assert_eq!(d.doc_id, "PMID:12345");
         assert_eq!(d.title, "Aspirin in acute MI.");
         assert_eq!(d.journal.as_deref(), Some("The Journal & Review"));
@@ -257,8 +261,14 @@ mod tests {
         assert_eq!(d.mesh, vec!["Aspirin"]);
         let names: Vec<_> = d.sections.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["title", "BACKGROUND", "RESULTS"]);
-        assert_eq!(d.span(d.sections[1].start, d.sections[1].end), Some("Aspirin β helps."));
-        assert_eq!(d.span(d.sections[2].start, d.sections[2].end), Some("It reduced deaths."));
+        assert_eq!(
+            d.span(d.sections[1].start, d.sections[1].end),
+            Some("Aspirin β helps.")
+        );
+        assert_eq!(
+            d.span(d.sections[2].start, d.sections[2].end),
+            Some("It reduced deaths.")
+        );
         assert!(matches!(&items[1], Item::Delete(id) if id == "PMID:777"));
     }
 

@@ -47,17 +47,22 @@ fn markdown(s: &str, stem: &str) -> DocBuilder {
     let mut sections: Vec<(String, String)> = Vec::new();
     let mut cur = String::new();
     let mut in_code = false;
-    let flush = |heads: &[(usize, String)], cur: &mut String, sections: &mut Vec<(String, String)>| {
-        let name = if heads.is_empty() {
-            "Introduction".to_owned()
-        } else {
-            heads.iter().map(|(_, h)| h.as_str()).collect::<Vec<_>>().join(" > ")
+    let flush =
+        |heads: &[(usize, String)], cur: &mut String, sections: &mut Vec<(String, String)>| {
+            let name = if heads.is_empty() {
+                "Introduction".to_owned()
+            } else {
+                heads
+                    .iter()
+                    .map(|(_, h)| h.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" > ")
+            };
+            if !cur.trim().is_empty() {
+                sections.push((name, std::mem::take(cur)));
+            }
+            cur.clear();
         };
-        if !cur.trim().is_empty() {
-            sections.push((name, std::mem::take(cur)));
-        }
-        cur.clear();
-    };
     for line in s.lines() {
         if line.trim_start().starts_with("```") {
             in_code = !in_code;
@@ -131,7 +136,13 @@ mod tests {
         let names: Vec<_> = d.sections.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
             names,
-            ["title", "Introduction", "Definition", "Definition > Baseline", "Staging"]
+            [
+                "title",
+                "Introduction",
+                "Definition",
+                "Definition > Baseline",
+                "Staging"
+            ]
         );
         let base = &d.sections[3];
         assert_eq!(d.span(base.start, base.end), Some("- item one\n- item two"));

@@ -57,10 +57,15 @@ impl<R: BufRead> XmlEvents<R> {
         loop {
             self.buf.clear();
             let pos = self.reader.buffer_position();
-            let ev = self
-                .reader
-                .read_event_into(&mut self.buf)
-                .map_err(|e| format!("malformed XML near byte {pos}: {e}"))?;
+            let ev = self.reader.read_event_into(&mut self.buf).map_err(|e| match e {
+                quick_xml::Error::Io(io) => format!(
+                    "cannot read past byte {pos} of the XML (truncated or corrupt compressed data?): {io}"
+                ),
+                other if other.to_string().contains("end of input") => {
+                    format!("truncated XML: the file ends inside markup (near byte {pos})")
+                }
+                other => format!("malformed XML near byte {pos}: {other}"),
+            })?;
             match ev {
                 Event::Start(e) => {
                     let (name, attrs) = start_parts(&e)?;
@@ -156,7 +161,9 @@ impl<R: BufRead> XmlEvents<R> {
     }
 }
 
-fn start_parts(e: &quick_xml::events::BytesStart<'_>) -> Result<(String, Vec<(String, String)>), String> {
+fn start_parts(
+    e: &quick_xml::events::BytesStart<'_>,
+) -> Result<(String, Vec<(String, String)>), String> {
     let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
     let mut attrs = Vec::new();
     for a in e.attributes() {
@@ -173,5 +180,8 @@ fn start_parts(e: &quick_xml::events::BytesStart<'_>) -> Result<(String, Vec<(St
 
 /// The value of attribute `key`.
 pub(crate) fn attr<'a>(attrs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+    attrs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }

@@ -22,9 +22,17 @@ enum Step {
 #[derive(Debug, Clone)]
 enum Node {
     Object(Vec<Step>),
-    Array { item: usize, min: usize, max: usize },
-    Str { max_len: usize },
-    Number { integer: bool },
+    Array {
+        item: usize,
+        min: usize,
+        max: usize,
+    },
+    Str {
+        max_len: usize,
+    },
+    Number {
+        integer: bool,
+    },
     /// Sorted, deduplicated serialized options (enum, const, boolean, null).
     Choice(Vec<Vec<u8>>),
 }
@@ -57,14 +65,39 @@ impl Num {
 
 #[derive(Debug, Clone, Copy)]
 enum Frame {
-    Seq { node: usize, step: usize, pos: usize },
+    Seq {
+        node: usize,
+        step: usize,
+        pos: usize,
+    },
     /// phase 0: expect `[`; 1: after `[`; 2: after an item; 3: after `,`.
-    Arr { node: usize, count: usize, phase: u8 },
+    Arr {
+        node: usize,
+        count: usize,
+        phase: u8,
+    },
     /// esc 0: plain; 1: after `\`; 2..=5: inside `\uXXXX`. `need` continuation bytes of a
     /// UTF-8 character are still expected, the next one in `lo..=hi`.
-    Str { node: usize, len: usize, esc: u8, open: bool, need: u8, lo: u8, hi: u8 },
-    Num { integer: bool, st: Num, len: u8 },
-    Choice { node: usize, pos: usize, lo: usize, hi: usize },
+    Str {
+        node: usize,
+        len: usize,
+        esc: u8,
+        open: bool,
+        need: u8,
+        lo: u8,
+        hi: u8,
+    },
+    Num {
+        integer: bool,
+        st: Num,
+        len: u8,
+    },
+    Choice {
+        node: usize,
+        pos: usize,
+        lo: usize,
+        hi: usize,
+    },
 }
 
 /// The parse state of a partial output.
@@ -76,7 +109,10 @@ pub(crate) struct JsonState {
 impl JsonGrammar {
     /// Compiles a schema; unsupported constructs give [`LlmError::UnsupportedSchema`].
     pub fn compile(schema: &Value) -> Result<Self> {
-        let mut g = JsonGrammar { nodes: Vec::new(), root: 0 };
+        let mut g = JsonGrammar {
+            nodes: Vec::new(),
+            root: 0,
+        };
         g.root = g.add(schema, "#")?;
         Ok(g)
     }
@@ -91,7 +127,14 @@ impl JsonGrammar {
         let Some(obj) = s.as_object() else {
             return unsupported("a schema that is not an object");
         };
-        for k in ["anyOf", "oneOf", "allOf", "$ref", "not", "patternProperties"] {
+        for k in [
+            "anyOf",
+            "oneOf",
+            "allOf",
+            "$ref",
+            "not",
+            "patternProperties",
+        ] {
             if obj.contains_key(k) {
                 return unsupported(k);
             }
@@ -145,7 +188,9 @@ impl JsonGrammar {
                 }
                 Ok(self.push(Node::Array { item, min, max }))
             }
-            "string" => Ok(self.push(Node::Str { max_len: usize_of("maxLength").unwrap_or(DEFAULT_MAX_STRING) })),
+            "string" => Ok(self.push(Node::Str {
+                max_len: usize_of("maxLength").unwrap_or(DEFAULT_MAX_STRING),
+            })),
             "integer" => Ok(self.push(Node::Number { integer: true })),
             "number" => Ok(self.push(Node::Number { integer: false })),
             "boolean" => Ok(self.choice(&[Value::Bool(false), Value::Bool(true)])),
@@ -163,18 +208,50 @@ impl JsonGrammar {
 
     fn start(&self, node: usize) -> Frame {
         match self.nodes.get(node) {
-            Some(Node::Object(_)) => Frame::Seq { node, step: 0, pos: 0 },
-            Some(Node::Array { .. }) => Frame::Arr { node, count: 0, phase: 0 },
-            Some(Node::Str { .. }) => Frame::Str { node, len: 0, esc: 0, open: false, need: 0, lo: 0, hi: 0 },
-            Some(Node::Number { integer }) => Frame::Num { integer: *integer, st: Num::Start, len: 0 },
-            Some(Node::Choice(opts)) => Frame::Choice { node, pos: 0, lo: 0, hi: opts.len() },
-            None => Frame::Choice { node, pos: 0, lo: 0, hi: 0 },
+            Some(Node::Object(_)) => Frame::Seq {
+                node,
+                step: 0,
+                pos: 0,
+            },
+            Some(Node::Array { .. }) => Frame::Arr {
+                node,
+                count: 0,
+                phase: 0,
+            },
+            Some(Node::Str { .. }) => Frame::Str {
+                node,
+                len: 0,
+                esc: 0,
+                open: false,
+                need: 0,
+                lo: 0,
+                hi: 0,
+            },
+            Some(Node::Number { integer }) => Frame::Num {
+                integer: *integer,
+                st: Num::Start,
+                len: 0,
+            },
+            Some(Node::Choice(opts)) => Frame::Choice {
+                node,
+                pos: 0,
+                lo: 0,
+                hi: opts.len(),
+            },
+            None => Frame::Choice {
+                node,
+                pos: 0,
+                lo: 0,
+                hi: 0,
+            },
         }
     }
 
     /// The initial state.
     pub(crate) fn initial(&self) -> JsonState {
-        JsonState { stack: vec![self.start(self.root)] }
+        JsonState {
+            stack: vec![self.start(self.root)],
+        }
     }
 
     /// Whether `text` is a complete output this grammar accepts (compact JSON, sorted keys).
@@ -188,10 +265,14 @@ impl JsonState {
     /// Feeds one byte; false if the grammar rejects it (the state is then unusable).
     pub(crate) fn feed(&mut self, g: &JsonGrammar, b: u8) -> bool {
         loop {
-            let Some(top) = self.stack.last_mut() else { return false };
+            let Some(top) = self.stack.last_mut() else {
+                return false;
+            };
             match top {
                 Frame::Seq { node, step, pos } => {
-                    let Some(Node::Object(steps)) = g.nodes.get(*node) else { return false };
+                    let Some(Node::Object(steps)) = g.nodes.get(*node) else {
+                        return false;
+                    };
                     match steps.get(*step) {
                         None => {
                             self.stack.pop();
@@ -218,7 +299,9 @@ impl JsonState {
                     }
                 }
                 Frame::Arr { node, count, phase } => {
-                    let Some(&Node::Array { item, min, max }) = g.nodes.get(*node) else { return false };
+                    let Some(&Node::Array { item, min, max }) = g.nodes.get(*node) else {
+                        return false;
+                    };
                     match *phase {
                         0 => {
                             if b != b'[' {
@@ -255,8 +338,18 @@ impl JsonState {
                         }
                     }
                 }
-                Frame::Str { node, len, esc, open, need, lo, hi } => {
-                    let Some(&Node::Str { max_len }) = g.nodes.get(*node) else { return false };
+                Frame::Str {
+                    node,
+                    len,
+                    esc,
+                    open,
+                    need,
+                    lo,
+                    hi,
+                } => {
+                    let Some(&Node::Str { max_len }) = g.nodes.get(*node) else {
+                        return false;
+                    };
                     if !*open {
                         if b != b'"' {
                             return false;
@@ -315,7 +408,9 @@ impl JsonState {
                         }
                         _ => {
                             // No surrogate escapes (\uD800-\uDFFF cannot stand alone).
-                            if !b.is_ascii_hexdigit() || (*esc == 2 && b.eq_ignore_ascii_case(&b'd')) {
+                            if !b.is_ascii_hexdigit()
+                                || (*esc == 2 && b.eq_ignore_ascii_case(&b'd'))
+                            {
                                 return false;
                             }
                             *esc += 1;
@@ -335,10 +430,14 @@ impl JsonState {
                         (Num::Start | Num::Minus, _) if digit => Some(Num::Int),
                         (Num::Int, _) if digit => Some(Num::Int),
                         (Num::Int | Num::Zero, b'.') if !*integer => Some(Num::Dot),
-                        (Num::Int | Num::Zero | Num::Frac, b'e' | b'E') if !*integer => Some(Num::Exp),
+                        (Num::Int | Num::Zero | Num::Frac, b'e' | b'E') if !*integer => {
+                            Some(Num::Exp)
+                        }
                         (Num::Dot | Num::Frac, _) if digit => Some(Num::Frac),
                         (Num::Exp, b'+' | b'-') => Some(Num::ExpSign),
-                        (Num::Exp | Num::ExpSign | Num::ExpDigits, _) if digit => Some(Num::ExpDigits),
+                        (Num::Exp | Num::ExpSign | Num::ExpDigits, _) if digit => {
+                            Some(Num::ExpDigits)
+                        }
                         _ => None,
                     };
                     match next {
@@ -355,12 +454,17 @@ impl JsonState {
                     }
                 }
                 Frame::Choice { node, pos, lo, hi } => {
-                    let Some(Node::Choice(opts)) = g.nodes.get(*node) else { return false };
+                    let Some(Node::Choice(opts)) = g.nodes.get(*node) else {
+                        return false;
+                    };
                     let range = &opts[*lo..*hi];
                     let first = range.iter().position(|o| o.get(*pos) == Some(&b));
                     match first {
                         Some(f) => {
-                            let n = range[f..].iter().take_while(|o| o.get(*pos) == Some(&b)).count();
+                            let n = range[f..]
+                                .iter()
+                                .take_while(|o| o.get(*pos) == Some(&b))
+                                .count();
                             *lo += f;
                             *hi = *lo + n;
                             *pos += 1;
@@ -386,7 +490,8 @@ impl JsonState {
                     matches!(g.nodes.get(node), Some(Node::Object(s)) if step >= s.len())
                 }
                 Frame::Choice { node, pos, lo, hi } => {
-                    hi == lo + 1 && matches!(g.nodes.get(node), Some(Node::Choice(o)) if o[lo].len() == pos)
+                    hi == lo + 1
+                        && matches!(g.nodes.get(node), Some(Node::Choice(o)) if o[lo].len() == pos)
                 }
                 _ => false,
             };
@@ -403,7 +508,8 @@ impl JsonState {
             [] => true,
             [Frame::Num { st, .. }] => st.is_final(),
             [Frame::Choice { node, pos, lo, hi }] => {
-                lo < hi && matches!(g.nodes.get(*node), Some(Node::Choice(o)) if o[*lo].len() == *pos)
+                lo < hi
+                    && matches!(g.nodes.get(*node), Some(Node::Choice(o)) if o[*lo].len() == *pos)
             }
             _ => false,
         }
@@ -474,8 +580,16 @@ mod tests {
             (json!({"enum": [1, 12]}), "12", true),
             (json!({"enum": [1, 12]}), "13", false),
             (json!({"const": "x"}), "\"x\"", true),
-            (json!({"type": "array", "items": {"type": "integer"}, "minItems": 1}), "[]", false),
-            (json!({"type": "array", "items": {"type": "integer"}, "minItems": 1}), "[1,2]", true),
+            (
+                json!({"type": "array", "items": {"type": "integer"}, "minItems": 1}),
+                "[]",
+                false,
+            ),
+            (
+                json!({"type": "array", "items": {"type": "integer"}, "minItems": 1}),
+                "[1,2]",
+                true,
+            ),
         ];
         for (schema, text, want) in cases {
             let g = JsonGrammar::compile(&schema).unwrap();
@@ -510,14 +624,28 @@ mod tests {
 
     #[test]
     fn unsupported_schemas_are_typed_errors() {
-        for s in [json!({"anyOf": []}), json!({"type": ["string", "null"]}), json!({"type": "array"}), json!(3)] {
-            assert!(matches!(JsonGrammar::compile(&s), Err(LlmError::UnsupportedSchema(_))), "{s}");
+        for s in [
+            json!({"anyOf": []}),
+            json!({"type": ["string", "null"]}),
+            json!({"type": "array"}),
+            json!(3),
+        ] {
+            assert!(
+                matches!(
+                    JsonGrammar::compile(&s),
+                    Err(LlmError::UnsupportedSchema(_))
+                ),
+                "{s}"
+            );
         }
     }
 
     #[test]
     fn closed_state_rejects_more() {
-        let g = JsonGrammar::compile(&json!({"type": "object", "properties": {"a": {"type": "boolean"}}})).unwrap();
+        let g = JsonGrammar::compile(
+            &json!({"type": "object", "properties": {"a": {"type": "boolean"}}}),
+        )
+        .unwrap();
         let mut st = g.initial();
         assert!(st.feed_all(&g, br#"{"a":false}"#));
         assert!(st.is_closed());

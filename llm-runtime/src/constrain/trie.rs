@@ -19,7 +19,9 @@ impl TokenTrie {
     /// Builds the trie; option `i` is the token sequence `seqs[i]`. For duplicates the first wins.
     pub(crate) fn build(seqs: &[Vec<u32>]) -> Result<Self> {
         if seqs.is_empty() {
-            return Err(LlmError::InvalidRequest("choose needs at least one option".into()));
+            return Err(LlmError::InvalidRequest(
+                "choose needs at least one option".into(),
+            ));
         }
         let mut nodes = vec![Node::default()];
         for (i, seq) in seqs.iter().enumerate() {
@@ -49,12 +51,20 @@ impl TokenTrie {
 
     /// Tokens that may follow at `node`.
     pub(crate) fn next_tokens(&self, node: usize) -> impl Iterator<Item = u32> + '_ {
-        self.nodes.get(node).into_iter().flat_map(|n| n.children.iter().map(|(t, _)| *t))
+        self.nodes
+            .get(node)
+            .into_iter()
+            .flat_map(|n| n.children.iter().map(|(t, _)| *t))
     }
 
     /// The node after `token`, if allowed.
     pub(crate) fn step(&self, node: usize, token: u32) -> Option<usize> {
-        self.nodes.get(node)?.children.iter().find(|(t, _)| *t == token).map(|(_, n)| *n)
+        self.nodes
+            .get(node)?
+            .children
+            .iter()
+            .find(|(t, _)| *t == token)
+            .map(|(_, n)| *n)
     }
 
     /// The option that ends at `node`, if any.
@@ -92,7 +102,9 @@ pub(crate) fn walk(
         }
         let tok = pick(&allowed)?;
         if !allowed.contains(&tok) {
-            return Err(LlmError::Compute(format!("sampler picked token {tok} outside the allowed set")));
+            return Err(LlmError::Compute(format!(
+                "sampler picked token {tok} outside the allowed set"
+            )));
         }
         if tok == stop && trie.terminal(node).is_some() && trie.step(node, tok).is_none() {
             return trie
@@ -101,7 +113,9 @@ pub(crate) fn walk(
                 .ok_or_else(|| LlmError::Compute("token trie lost its option".into()));
         }
         emitted.push(tok);
-        node = trie.step(node, tok).ok_or_else(|| LlmError::Compute("token trie step failed".into()))?;
+        node = trie
+            .step(node, tok)
+            .ok_or_else(|| LlmError::Compute("token trie step failed".into()))?;
     }
 }
 

@@ -9,7 +9,7 @@ use candle_core::quantized::{GgmlDType, QTensor, gguf_file};
 use candle_core::{Device, Tensor};
 use candle_transformers::models::quantized_llama::{MAX_SEQ_LEN, ModelWeights};
 
-use super::{Loaded, Network};
+use super::{Loaded, Network, Requantize};
 use crate::error::{LlmError, Result};
 use crate::template::{ChatTemplate, TemplateSource};
 use crate::tokenizer::TextTokenizer;
@@ -22,9 +22,14 @@ struct GgufNet {
 
 impl Network for GgufNet {
     fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<f32>> {
-        let x = Tensor::new(tokens, &self.device).and_then(|t| t.unsqueeze(0)).map_err(LlmError::compute)?;
+        let x = Tensor::new(tokens, &self.device)
+            .and_then(|t| t.unsqueeze(0))
+            .map_err(LlmError::compute)?;
         let logits = self.weights.forward(&x, pos).map_err(LlmError::compute)?;
-        logits.squeeze(0).and_then(|l| l.to_vec1::<f32>()).map_err(LlmError::compute)
+        logits
+            .squeeze(0)
+            .and_then(|l| l.to_vec1::<f32>())
+            .map_err(LlmError::compute)
     }
 
     fn reset(&mut self) {
@@ -46,9 +51,12 @@ fn slow_on_cpu(t: GgmlDType) -> bool {
     matches!(t, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
 }
 
-/// Rewrites the model in memory with slow-kernel tensors converted to Q8_0 (AVX kernels; the
-/// conversion of 4/5-bit values to 8 bits is nearly lossless).
-fn requantized<R: Read + Seek>(content: gguf_file::Content, reader: &mut R) -> candle_core::Result<Cursor<Vec<u8>>> {
+/// Rewrites the model in memory with slow-kernel tensors converted to `target` (a type with AVX kernels).
+fn requantized<R: Read + Seek>(
+    content: gguf_file::Content,
+    reader: &mut R,
+    target: GgmlDType,
+) -> candle_core::Result<Cursor<Vec<u8>>> {
     let cpu = Device::Cpu;
     let mut names: Vec<&String> = content.tensor_infos.keys().collect();
     names.sort();
@@ -56,13 +64,17 @@ fn requantized<R: Read + Seek>(content: gguf_file::Content, reader: &mut R) -> c
     for name in names {
         let t = content.tensor(reader, name, &cpu)?;
         let t = if slow_on_cpu(t.dtype()) && t.shape().dims().last().is_some_and(|d| d % 32 == 0) {
-            QTensor::quantize(&t.dequantize(&cpu)?, GgmlDType::Q8_0)?
+            QTensor::quantize(&t.dequantize(&cpu)?, target)?
         } else {
             t
         };
         tensors.push((name.clone(), t));
     }
-    let md: Vec<(&str, &gguf_file::Value)> = content.metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let md: Vec<(&str, &gguf_file::Value)> = content
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.as_str(), v))
+        .collect();
     let refs: Vec<(&str, &QTensor)> = tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
     let mut buf = Cursor::new(Vec::new());
     gguf_file::write(&mut buf, &md, &refs)?;
@@ -71,12 +83,25 @@ fn requantized<R: Read + Seek>(content: gguf_file::Content, reader: &mut R) -> c
 }
 
 /// Reads a GGUF file: checks the header, the architecture and every tensor's extent before loading.
-pub(super) fn load(path: &Path, device: &Device, requantize: bool) -> Result<Loaded> {
-    let fmt = |reason: String| LlmError::ModelFormat { path: path.to_path_buf(), reason };
-    let file = File::open(path).map_err(|source| LlmError::ModelIo { path: path.to_path_buf(), source })?;
-    let file_len = file.metadata().map_err(|source| LlmError::ModelIo { path: path.to_path_buf(), source })?.len();
+pub(super) fn load(path: &Path, device: &Device, requantize: Requantize) -> Result<Loaded> {
+    let fmt = |reason: String| LlmError::ModelFormat {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = File::open(path).map_err(|source| LlmError::ModelIo {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let file_len = file
+        .metadata()
+        .map_err(|source| LlmError::ModelIo {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
     let mut reader = BufReader::new(file);
-    let content = gguf_file::Content::read(&mut reader).map_err(|e| fmt(format!("not a readable GGUF file: {e}")))?;
+    let content = gguf_file::Content::read(&mut reader)
+        .map_err(|e| fmt(format!("not a readable GGUF file: {e}")))?;
     let md = &content.metadata;
     let arch = md
         .get("general.architecture")
@@ -84,7 +109,10 @@ pub(super) fn load(path: &Path, device: &Device, requantize: bool) -> Result<Loa
         .cloned()
         .unwrap_or_else(|| "<missing>".into());
     if arch != "llama" {
-        return Err(LlmError::UnsupportedArchitecture { path: path.to_path_buf(), arch });
+        return Err(LlmError::UnsupportedArchitecture {
+            path: path.to_path_buf(),
+            arch,
+        });
     }
     for key in [
         "llama.attention.head_count",
@@ -97,16 +125,27 @@ pub(super) fn load(path: &Path, device: &Device, requantize: bool) -> Result<Loa
             return Err(fmt(format!("metadata {key} is missing or zero")));
         }
     }
-    if md.get("llama.attention.layer_norm_rms_epsilon").and_then(|v| v.to_f32().ok()).is_none() {
-        return Err(fmt("metadata llama.attention.layer_norm_rms_epsilon is missing".into()));
+    if md
+        .get("llama.attention.layer_norm_rms_epsilon")
+        .and_then(|v| v.to_f32().ok())
+        .is_none()
+    {
+        return Err(fmt(
+            "metadata llama.attention.layer_norm_rms_epsilon is missing".into(),
+        ));
     }
     for (name, info) in &content.tensor_infos {
         let elems = info.shape.elem_count();
         let block = info.ggml_dtype.block_size();
         let bytes = (elems / block.max(1)) as u64 * info.ggml_dtype.type_size() as u64;
-        let end = content.tensor_data_offset.saturating_add(info.offset).saturating_add(bytes);
+        let end = content
+            .tensor_data_offset
+            .saturating_add(info.offset)
+            .saturating_add(bytes);
         if elems % block.max(1) != 0 || end > file_len {
-            return Err(fmt(format!("tensor {name} extends past the end of the file (truncated?)")));
+            return Err(fmt(format!(
+                "tensor {name} extends past the end of the file (truncated?)"
+            )));
         }
     }
     let ctx_len = md_u64(md, "llama.context_length").unwrap_or(MAX_SEQ_LEN as u64) as usize;
@@ -114,21 +153,51 @@ pub(super) fn load(path: &Path, device: &Device, requantize: bool) -> Result<Loa
     let tokenizer_json = path.with_file_name("tokenizer.json");
     let tokenizer = if tokenizer_json.is_file() {
         let bos = md_u64(md, "tokenizer.ggml.bos_token_id").map(|v| v as u32);
-        let eos: Vec<u32> = md_u64(md, "tokenizer.ggml.eos_token_id").map(|v| v as u32).into_iter().collect();
+        let eos: Vec<u32> = md_u64(md, "tokenizer.ggml.eos_token_id")
+            .map(|v| v as u32)
+            .into_iter()
+            .collect();
         TextTokenizer::from_file(&tokenizer_json, bos, &eos, false)?
     } else {
         TextTokenizer::from_gguf_metadata(md)?
     };
-    let template_src = md.get("tokenizer.chat_template").and_then(|v| v.to_string().ok()).cloned();
-    let fallback =
-        if tokenizer.token_id("<|start_header_id|>").is_some() { TemplateSource::Llama3 } else { TemplateSource::ChatMl };
-    let template = ChatTemplate::new(template_src, fallback, tokenizer.bos_text(), tokenizer.eos_text())?;
-    reader.seek(SeekFrom::Start(0)).map_err(|source| LlmError::ModelIo { path: path.to_path_buf(), source })?;
-    let requant = requantize && device.is_cpu() && content.tensor_infos.values().any(|i| slow_on_cpu(i.ggml_dtype));
+    let template_src = md
+        .get("tokenizer.chat_template")
+        .and_then(|v| v.to_string().ok())
+        .cloned();
+    let fallback = if tokenizer.token_id("<|start_header_id|>").is_some() {
+        TemplateSource::Llama3
+    } else {
+        TemplateSource::ChatMl
+    };
+    let template = ChatTemplate::new(
+        template_src,
+        fallback,
+        tokenizer.bos_text(),
+        tokenizer.eos_text(),
+    )?;
+    reader
+        .seek(SeekFrom::Start(0))
+        .map_err(|source| LlmError::ModelIo {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let target = match requantize {
+        Requantize::Off => None,
+        Requantize::Q8_0 => Some(GgmlDType::Q8_0),
+        Requantize::Q4_0 => Some(GgmlDType::Q4_0),
+    };
+    let requant = target.filter(|_| {
+        device.is_cpu()
+            && content
+                .tensor_infos
+                .values()
+                .any(|i| slow_on_cpu(i.ggml_dtype))
+    });
     // candle asserts in places; a malformed file must not take the process down.
     let weights = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        if requant {
-            let mut buf = requantized(content, &mut reader)?;
+        if let Some(target) = requant {
+            let mut buf = requantized(content, &mut reader, target)?;
             let content = gguf_file::Content::read(&mut buf)?;
             ModelWeights::from_gguf(content, &mut buf, device)
         } else {
@@ -137,11 +206,15 @@ pub(super) fn load(path: &Path, device: &Device, requantize: bool) -> Result<Loa
     }))
     .map_err(|_| fmt("the loader panicked on this file".into()))?
     .map_err(|e| fmt(format!("cannot load tensors: {e}")))?;
-    if requant {
-        tracing::info!("converted Q4_1/Q5 tensors to Q8_0 for the CPU kernels");
+    if let Some(t) = requant {
+        tracing::info!("converted Q4_1/Q5 tensors to {t:?} for the CPU kernels");
     }
     Ok(Loaded {
-        net: Box::new(GgufNet { weights, device: device.clone(), context }),
+        net: Box::new(GgufNet {
+            weights,
+            device: device.clone(),
+            context,
+        }),
         tokenizer,
         template,
         backend: "candle-gguf",

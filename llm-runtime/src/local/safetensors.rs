@@ -26,9 +26,17 @@ impl Network for SafetensorsNet {
         if pos == 0 {
             self.reset();
         }
-        let x = Tensor::new(tokens, &self.device).and_then(|t| t.unsqueeze(0)).map_err(LlmError::compute)?;
-        let logits = self.model.forward(&x, pos, &mut self.cache).map_err(LlmError::compute)?;
-        logits.squeeze(0).and_then(|l| l.to_vec1::<f32>()).map_err(LlmError::compute)
+        let x = Tensor::new(tokens, &self.device)
+            .and_then(|t| t.unsqueeze(0))
+            .map_err(LlmError::compute)?;
+        let logits = self
+            .model
+            .forward(&x, pos, &mut self.cache)
+            .map_err(LlmError::compute)?;
+        logits
+            .squeeze(0)
+            .and_then(|l| l.to_vec1::<f32>())
+            .map_err(LlmError::compute)
     }
 
     fn reset(&mut self) {
@@ -47,7 +55,10 @@ fn expected_shapes(c: &Config) -> Vec<(String, Vec<usize>)> {
     let (h, i, v) = (c.hidden_size, c.intermediate_size, c.vocab_size);
     let hd = h / c.num_attention_heads;
     let (q, kv) = (c.num_attention_heads * hd, c.num_key_value_heads * hd);
-    let mut out = vec![("model.embed_tokens.weight".to_string(), vec![v, h]), ("model.norm.weight".to_string(), vec![h])];
+    let mut out = vec![
+        ("model.embed_tokens.weight".to_string(), vec![v, h]),
+        ("model.norm.weight".to_string(), vec![h]),
+    ];
     if !c.tie_word_embeddings {
         out.push(("lm_head.weight".into(), vec![v, h]));
     }
@@ -69,7 +80,10 @@ fn expected_shapes(c: &Config) -> Vec<(String, Vec<usize>)> {
 }
 
 fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let rd = std::fs::read_dir(dir).map_err(|source| LlmError::ModelIo { path: dir.to_path_buf(), source })?;
+    let rd = std::fs::read_dir(dir).map_err(|source| LlmError::ModelIo {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let mut files: Vec<PathBuf> = rd
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
@@ -80,42 +94,64 @@ fn safetensors_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// Loads a safetensors Llama from a directory.
 pub(super) fn load(dir: &Path, device: &Device) -> Result<Loaded> {
-    let fmt = |path: &Path, reason: String| LlmError::ModelFormat { path: path.to_path_buf(), reason };
+    let fmt = |path: &Path, reason: String| LlmError::ModelFormat {
+        path: path.to_path_buf(),
+        reason,
+    };
     let cfg_path = dir.join("config.json");
-    let cfg_text =
-        std::fs::read_to_string(&cfg_path).map_err(|source| LlmError::ModelIo { path: cfg_path.clone(), source })?;
+    let cfg_text = std::fs::read_to_string(&cfg_path).map_err(|source| LlmError::ModelIo {
+        path: cfg_path.clone(),
+        source,
+    })?;
     let raw: serde_json::Value =
         serde_json::from_str(&cfg_text).map_err(|e| fmt(&cfg_path, format!("not JSON: {e}")))?;
     let arch_ok = raw["model_type"].as_str().is_none_or(|t| t == "llama")
-        && raw["architectures"].as_array().is_none_or(|a| a.iter().any(|x| x == "LlamaForCausalLM"));
+        && raw["architectures"]
+            .as_array()
+            .is_none_or(|a| a.iter().any(|x| x == "LlamaForCausalLM"));
     if !arch_ok {
         let arch = raw["model_type"].as_str().unwrap_or("unknown").to_string();
-        return Err(LlmError::UnsupportedArchitecture { path: cfg_path, arch });
+        return Err(LlmError::UnsupportedArchitecture {
+            path: cfg_path,
+            arch,
+        });
     }
-    let lc: LlamaConfig = serde_json::from_value(raw).map_err(|e| fmt(&cfg_path, format!("bad llama config: {e}")))?;
+    let lc: LlamaConfig = serde_json::from_value(raw)
+        .map_err(|e| fmt(&cfg_path, format!("bad llama config: {e}")))?;
     let config = lc.into_config(false);
     if config.num_attention_heads == 0
         || config.num_key_value_heads == 0
-        || config.hidden_size % config.num_attention_heads != 0
-        || config.num_attention_heads % config.num_key_value_heads != 0
+        || !config
+            .hidden_size
+            .is_multiple_of(config.num_attention_heads)
+        || !config
+            .num_attention_heads
+            .is_multiple_of(config.num_key_value_heads)
     {
         return Err(fmt(&cfg_path, "inconsistent head counts".into()));
     }
     let files = safetensors_files(dir)?;
     if files.is_empty() {
-        return Err(fmt(dir, "no .safetensors file in the model directory".into()));
+        return Err(fmt(
+            dir,
+            "no .safetensors file in the model directory".into(),
+        ));
     }
     let dtype = DType::F32;
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
     for f in &files {
-        let t = candle_core::safetensors::load(f, device).map_err(|e| fmt(f, format!("cannot read safetensors: {e}")))?;
+        let t = candle_core::safetensors::load(f, device)
+            .map_err(|e| fmt(f, format!("cannot read safetensors: {e}")))?;
         tensors.extend(t);
     }
     for (name, shape) in expected_shapes(&config) {
         match tensors.get(&name) {
             None => return Err(fmt(dir, format!("missing tensor {name}"))),
             Some(t) if t.dims() != shape.as_slice() => {
-                return Err(fmt(dir, format!("tensor {name} has shape {:?}, expected {shape:?}", t.dims())));
+                return Err(fmt(
+                    dir,
+                    format!("tensor {name} has shape {:?}, expected {shape:?}", t.dims()),
+                ));
             }
             Some(_) => {}
         }
@@ -146,11 +182,25 @@ pub(super) fn load(dir: &Path, device: &Device) -> Result<Loaded> {
             .map(str::to_string),
         _ => None,
     };
-    let fallback =
-        if tokenizer.token_id("<|start_header_id|>").is_some() { TemplateSource::Llama3 } else { TemplateSource::ChatMl };
-    let template = ChatTemplate::new(template_src, fallback, tokenizer.bos_text(), tokenizer.eos_text())?;
+    let fallback = if tokenizer.token_id("<|start_header_id|>").is_some() {
+        TemplateSource::Llama3
+    } else {
+        TemplateSource::ChatMl
+    };
+    let template = ChatTemplate::new(
+        template_src,
+        fallback,
+        tokenizer.bos_text(),
+        tokenizer.eos_text(),
+    )?;
     Ok(Loaded {
-        net: Box::new(SafetensorsNet { model, config, cache, device: device.clone(), dtype }),
+        net: Box::new(SafetensorsNet {
+            model,
+            config,
+            cache,
+            device: device.clone(),
+            dtype,
+        }),
         tokenizer,
         template,
         backend: "candle-safetensors",

@@ -1,17 +1,32 @@
 //! Bad model files: typed errors, never a panic.
 
-use clinrag_llm_runtime::{ChatModel, ChatRequest, LlmError, LocalConfig, LocalModel, Message, SamplingParams};
+use clinrag_llm_runtime::{
+    ChatModel, ChatRequest, LlmError, LocalConfig, LocalModel, Message, SamplingParams,
+};
 
 use crate::fixtures::{self, GgufOptions};
 
 fn load(path: &std::path::Path) -> Result<LocalModel, LlmError> {
-    LocalModel::load(path, &LocalConfig { threads: Some(1), ..LocalConfig::default() })
+    LocalModel::load(
+        path,
+        &LocalConfig {
+            threads: Some(1),
+            ..LocalConfig::default()
+        },
+    )
 }
 
 #[test]
 fn broken_gguf_files_give_typed_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let good = fixtures::write_gguf(dir.path(), 3, &GgufOptions { quantize: true, ..GgufOptions::default() });
+    let good = fixtures::write_gguf(
+        dir.path(),
+        3,
+        &GgufOptions {
+            quantize: true,
+            ..GgufOptions::default()
+        },
+    );
     let bytes = std::fs::read(&good).unwrap();
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("text.gguf", b"this is not a model".to_vec()),
@@ -31,13 +46,23 @@ fn broken_gguf_files_give_typed_errors() {
             other => panic!("{name}: expected ModelFormat, got {other:?}"),
         }
     }
-    assert!(matches!(load(&dir.path().join("missing.gguf")), Err(LlmError::ModelIo { .. })));
+    assert!(matches!(
+        load(&dir.path().join("missing.gguf")),
+        Err(LlmError::ModelIo { .. })
+    ));
 }
 
 #[test]
 fn unsupported_architectures_are_named() {
     let dir = tempfile::tempdir().unwrap();
-    let p = fixtures::write_gguf(dir.path(), 3, &GgufOptions { arch: "gpt2", ..GgufOptions::default() });
+    let p = fixtures::write_gguf(
+        dir.path(),
+        3,
+        &GgufOptions {
+            arch: "gpt2",
+            ..GgufOptions::default()
+        },
+    );
     match load(&p) {
         Err(LlmError::UnsupportedArchitecture { arch, .. }) => assert_eq!(arch, "gpt2"),
         other => panic!("expected UnsupportedArchitecture, got {other:?}"),
@@ -45,9 +70,14 @@ fn unsupported_architectures_are_named() {
     let st = dir.path().join("st");
     std::fs::create_dir(&st).unwrap();
     fixtures::write_safetensors(&st, 3);
-    let cfg = std::fs::read_to_string(st.join("config.json")).unwrap().replace("\"llama\"", "\"mistral\"");
+    let cfg = std::fs::read_to_string(st.join("config.json"))
+        .unwrap()
+        .replace("\"llama\"", "\"mistral\"");
     std::fs::write(st.join("config.json"), cfg).unwrap();
-    assert!(matches!(load(&st), Err(LlmError::UnsupportedArchitecture { .. })));
+    assert!(matches!(
+        load(&st),
+        Err(LlmError::UnsupportedArchitecture { .. })
+    ));
 }
 
 #[test]
@@ -57,19 +87,26 @@ fn malformed_safetensors_checkpoints_do_not_panic() {
     let a = dir.path().join("missing");
     std::fs::create_dir(&a).unwrap();
     fixtures::write_safetensors(&a, 3);
-    let mut w: std::collections::HashMap<String, candle_core::Tensor> = fixtures::hf_weights(3).into_iter().collect();
+    let mut w: std::collections::HashMap<String, candle_core::Tensor> =
+        fixtures::hf_weights(3).into_iter().collect();
     w.remove("model.layers.1.mlp.up_proj.weight");
     candle_core::safetensors::save(&w, a.join("model.safetensors")).unwrap();
     match load(&a) {
-        Err(LlmError::ModelFormat { reason, .. }) => assert!(reason.contains("up_proj"), "{reason}"),
+        Err(LlmError::ModelFormat { reason, .. }) => {
+            assert!(reason.contains("up_proj"), "{reason}")
+        }
         other => panic!("expected ModelFormat, got {other:?}"),
     }
     // Wrong shape.
     let b = dir.path().join("shape");
     std::fs::create_dir(&b).unwrap();
     fixtures::write_safetensors(&b, 3);
-    let mut w: std::collections::HashMap<String, candle_core::Tensor> = fixtures::hf_weights(3).into_iter().collect();
-    w.insert("model.norm.weight".into(), candle_core::Tensor::zeros(7, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap());
+    let mut w: std::collections::HashMap<String, candle_core::Tensor> =
+        fixtures::hf_weights(3).into_iter().collect();
+    w.insert(
+        "model.norm.weight".into(),
+        candle_core::Tensor::zeros(7, candle_core::DType::F32, &candle_core::Device::Cpu).unwrap(),
+    );
     candle_core::safetensors::save(&w, b.join("model.safetensors")).unwrap();
     assert!(matches!(load(&b), Err(LlmError::ModelFormat { .. })));
     // Truncated safetensors file.
@@ -87,15 +124,30 @@ fn malformed_safetensors_checkpoints_do_not_panic() {
 #[test]
 fn gguf_without_template_falls_back_to_chatml() {
     let dir = tempfile::tempdir().unwrap();
-    let p = fixtures::write_gguf(dir.path(), 3, &GgufOptions { with_template: false, ..GgufOptions::default() });
+    let p = fixtures::write_gguf(
+        dir.path(),
+        3,
+        &GgufOptions {
+            with_template: false,
+            ..GgufOptions::default()
+        },
+    );
     let m = load(&p).unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let c = rt
-        .block_on(m.complete(ChatRequest::new(vec![Message::user("hi")], SamplingParams::greedy(2))))
+        .block_on(m.complete(ChatRequest::new(
+            vec![Message::user("hi")],
+            SamplingParams::greedy(2),
+        )))
         .unwrap();
     // Special tokens are matched whole, before BPE.
     let voc = fixtures::vocab();
-    let ids = rt.block_on(m.tokenize("<|im_start|>the<|im_end|>")).unwrap();
+    let ids = rt
+        .block_on(m.tokenize("<|im_start|>the<|im_end|>"))
+        .unwrap();
     assert_eq!(ids.first(), Some(&(voc.bos + 1)));
     assert_eq!(ids.last(), Some(&voc.eos));
     assert!(ids.len() <= 4, "{ids:?}");
@@ -104,7 +156,10 @@ fn gguf_without_template_falls_back_to_chatml() {
     let with_template = fixtures::write_gguf(&sub, 3, &GgufOptions::default());
     let m2 = load(&with_template).unwrap();
     let c2 = rt
-        .block_on(m2.complete(ChatRequest::new(vec![Message::user("hi")], SamplingParams::greedy(2))))
+        .block_on(m2.complete(ChatRequest::new(
+            vec![Message::user("hi")],
+            SamplingParams::greedy(2),
+        )))
         .unwrap();
     assert_eq!(c.usage.prompt_tokens, c2.usage.prompt_tokens);
     assert_eq!(c.text, c2.text);

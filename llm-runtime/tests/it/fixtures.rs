@@ -19,7 +19,8 @@ const CHATML: &str = "{% for message in messages %}{{ '<|im_start|>' + message['
 fn byte_char(b: u8) -> char {
     let mut n = 0u32;
     for x in 0u32..256 {
-        let printable = (33..=126).contains(&x) || (161..=172).contains(&x) || (174..=255).contains(&x);
+        let printable =
+            (33..=126).contains(&x) || (161..=172).contains(&x) || (174..=255).contains(&x);
         let c = if printable {
             x
         } else {
@@ -96,22 +97,55 @@ pub fn hf_weights(seed: u64) -> Vec<(String, Tensor)> {
     let hd = HIDDEN / HEADS;
     let mut r = Rng(seed.max(1));
     let mut out = vec![
-        ("model.embed_tokens.weight".to_string(), r.tensor(&[v, HIDDEN], 1.0)),
+        (
+            "model.embed_tokens.weight".to_string(),
+            r.tensor(&[v, HIDDEN], 1.0),
+        ),
         ("lm_head.weight".to_string(), r.tensor(&[v, HIDDEN], 0.3)),
-        ("model.norm.weight".to_string(), Tensor::ones(HIDDEN, candle_core::DType::F32, &Device::Cpu).unwrap()),
+        (
+            "model.norm.weight".to_string(),
+            Tensor::ones(HIDDEN, candle_core::DType::F32, &Device::Cpu).unwrap(),
+        ),
     ];
     for l in 0..LAYERS {
         let p = format!("model.layers.{l}");
         out.extend([
-            (format!("{p}.self_attn.q_proj.weight"), r.tensor(&[HEADS * hd, HIDDEN], 0.3)),
-            (format!("{p}.self_attn.k_proj.weight"), r.tensor(&[KV_HEADS * hd, HIDDEN], 0.3)),
-            (format!("{p}.self_attn.v_proj.weight"), r.tensor(&[KV_HEADS * hd, HIDDEN], 0.3)),
-            (format!("{p}.self_attn.o_proj.weight"), r.tensor(&[HIDDEN, HEADS * hd], 0.3)),
-            (format!("{p}.mlp.gate_proj.weight"), r.tensor(&[FFN, HIDDEN], 0.3)),
-            (format!("{p}.mlp.up_proj.weight"), r.tensor(&[FFN, HIDDEN], 0.3)),
-            (format!("{p}.mlp.down_proj.weight"), r.tensor(&[HIDDEN, FFN], 0.3)),
-            (format!("{p}.input_layernorm.weight"), r.tensor(&[HIDDEN], 0.1).affine(1.0, 1.0).unwrap()),
-            (format!("{p}.post_attention_layernorm.weight"), r.tensor(&[HIDDEN], 0.1).affine(1.0, 1.0).unwrap()),
+            (
+                format!("{p}.self_attn.q_proj.weight"),
+                r.tensor(&[HEADS * hd, HIDDEN], 0.3),
+            ),
+            (
+                format!("{p}.self_attn.k_proj.weight"),
+                r.tensor(&[KV_HEADS * hd, HIDDEN], 0.3),
+            ),
+            (
+                format!("{p}.self_attn.v_proj.weight"),
+                r.tensor(&[KV_HEADS * hd, HIDDEN], 0.3),
+            ),
+            (
+                format!("{p}.self_attn.o_proj.weight"),
+                r.tensor(&[HIDDEN, HEADS * hd], 0.3),
+            ),
+            (
+                format!("{p}.mlp.gate_proj.weight"),
+                r.tensor(&[FFN, HIDDEN], 0.3),
+            ),
+            (
+                format!("{p}.mlp.up_proj.weight"),
+                r.tensor(&[FFN, HIDDEN], 0.3),
+            ),
+            (
+                format!("{p}.mlp.down_proj.weight"),
+                r.tensor(&[HIDDEN, FFN], 0.3),
+            ),
+            (
+                format!("{p}.input_layernorm.weight"),
+                r.tensor(&[HIDDEN], 0.1).affine(1.0, 1.0).unwrap(),
+            ),
+            (
+                format!("{p}.post_attention_layernorm.weight"),
+                r.tensor(&[HIDDEN], 0.1).affine(1.0, 1.0).unwrap(),
+            ),
         ]);
     }
     out
@@ -120,7 +154,12 @@ pub fn hf_weights(seed: u64) -> Vec<(String, Tensor)> {
 /// llama.cpp's q/k row permutation (HF rotate-half layout -> GGUF interleaved layout).
 fn permute(w: &Tensor, n_head: usize) -> Tensor {
     let (rows, cols) = w.dims2().unwrap();
-    w.reshape((n_head, 2, rows / n_head / 2, cols)).unwrap().transpose(1, 2).unwrap().reshape((rows, cols)).unwrap()
+    w.reshape((n_head, 2, rows / n_head / 2, cols))
+        .unwrap()
+        .transpose(1, 2)
+        .unwrap()
+        .reshape((rows, cols))
+        .unwrap()
 }
 
 fn gguf_name(hf: &str) -> String {
@@ -158,7 +197,11 @@ pub struct GgufOptions {
 
 impl Default for GgufOptions {
     fn default() -> Self {
-        Self { arch: "llama", quantize: false, with_template: true }
+        Self {
+            arch: "llama",
+            quantize: false,
+            with_template: true,
+        }
     }
 }
 
@@ -173,13 +216,25 @@ pub fn write_gguf(dir: &Path, seed: u64, opts: &GgufOptions) -> PathBuf {
         ("llama.block_count", V::U32(LAYERS as u32)),
         ("llama.embedding_length", V::U32(HIDDEN as u32)),
         ("llama.feed_forward_length", V::U32(FFN as u32)),
-        ("llama.rope.dimension_count", V::U32((HIDDEN / HEADS) as u32)),
+        (
+            "llama.rope.dimension_count",
+            V::U32((HIDDEN / HEADS) as u32),
+        ),
         ("llama.attention.layer_norm_rms_epsilon", V::F32(1e-5)),
         ("llama.context_length", V::U32(CONTEXT as u32)),
         ("tokenizer.ggml.model", V::String("gpt2".into())),
-        ("tokenizer.ggml.tokens", V::Array(voc.tokens.iter().map(|t| V::String(t.clone())).collect())),
-        ("tokenizer.ggml.merges", V::Array(voc.merges.iter().map(|t| V::String(t.clone())).collect())),
-        ("tokenizer.ggml.token_type", V::Array(voc.types.iter().map(|t| V::I32(*t)).collect())),
+        (
+            "tokenizer.ggml.tokens",
+            V::Array(voc.tokens.iter().map(|t| V::String(t.clone())).collect()),
+        ),
+        (
+            "tokenizer.ggml.merges",
+            V::Array(voc.merges.iter().map(|t| V::String(t.clone())).collect()),
+        ),
+        (
+            "tokenizer.ggml.token_type",
+            V::Array(voc.types.iter().map(|t| V::I32(*t)).collect()),
+        ),
         ("tokenizer.ggml.bos_token_id", V::U32(voc.bos)),
         ("tokenizer.ggml.eos_token_id", V::U32(voc.eos)),
     ];
@@ -195,7 +250,11 @@ pub fn write_gguf(dir: &Path, seed: u64, opts: &GgufOptions) -> PathBuf {
         } else {
             t
         };
-        let dtype = if opts.quantize && t.rank() == 2 { GgmlDType::Q8_0 } else { GgmlDType::F32 };
+        let dtype = if opts.quantize && t.rank() == 2 {
+            GgmlDType::Q8_0
+        } else {
+            GgmlDType::F32
+        };
         tensors.push((gguf_name(&name), QTensor::quantize(&t, dtype).unwrap()));
     }
     let path = dir.join("tiny.gguf");
@@ -229,8 +288,13 @@ pub fn write_safetensors(dir: &Path, seed: u64) {
     });
     std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
     let n_normal = voc.types.iter().filter(|t| **t == 1).count();
-    let vocab_map: serde_json::Map<String, serde_json::Value> =
-        voc.tokens.iter().take(n_normal).enumerate().map(|(i, t)| (t.clone(), serde_json::json!(i))).collect();
+    let vocab_map: serde_json::Map<String, serde_json::Value> = voc
+        .tokens
+        .iter()
+        .take(n_normal)
+        .enumerate()
+        .map(|(i, t)| (t.clone(), serde_json::json!(i)))
+        .collect();
     let added: Vec<serde_json::Value> = voc
         .tokens
         .iter()
@@ -254,5 +318,9 @@ pub fn write_safetensors(dir: &Path, seed: u64) {
                   "vocab": vocab_map, "merges": voc.merges}
     });
     std::fs::write(dir.join("tokenizer.json"), tok.to_string()).unwrap();
-    std::fs::write(dir.join("tokenizer_config.json"), serde_json::json!({"chat_template": CHATML}).to_string()).unwrap();
+    std::fs::write(
+        dir.join("tokenizer_config.json"),
+        serde_json::json!({"chat_template": CHATML}).to_string(),
+    )
+    .unwrap();
 }

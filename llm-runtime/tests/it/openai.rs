@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clinrag_llm_runtime::{
-    ChatModel, ChatRequest, FinishReason, LlmError, Message, OpenAiConfig, OpenAiModel, SamplingParams, StreamEvent,
-    collect,
+    ChatModel, ChatRequest, FinishReason, LlmError, Message, OpenAiConfig, OpenAiModel,
+    SamplingParams, StreamEvent, collect,
 };
 use futures::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -47,7 +47,10 @@ async fn read_request(sock: &mut TcpStream) -> Option<serde_json::Value> {
             let head = String::from_utf8_lossy(&buf[..end]).to_lowercase();
             let len: usize = head
                 .lines()
-                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                .find_map(|l| {
+                    l.strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap_or(0))
+                })
                 .unwrap_or(0);
             while buf.len() < end + 4 + len {
                 let n = sock.read(&mut tmp).await.ok()?;
@@ -76,22 +79,38 @@ fn chunk(content: Option<&str>, finish: Option<&str>, usage: Option<serde_json::
     format!("data: {c}\n\n")
 }
 
-async fn answer(mut sock: TcpStream, mode: Mode, attempt: usize, bodies: Arc<std::sync::Mutex<Vec<serde_json::Value>>>) {
-    let Some(body) = read_request(&mut sock).await else { return };
+async fn answer(
+    mut sock: TcpStream,
+    mode: Mode,
+    attempt: usize,
+    bodies: Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+) {
+    let Some(body) = read_request(&mut sock).await else {
+        return;
+    };
     bodies.lock().unwrap().push(body.clone());
     let stream = body["stream"].as_bool().unwrap_or(false);
     let send = |status: &str, ctype: &str, payload: String| {
-        format!("HTTP/1.1 {status}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{payload}", payload.len())
+        format!(
+            "HTTP/1.1 {status}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{payload}",
+            payload.len()
+        )
     };
     let out = match mode {
         Mode::Hang => {
             tokio::time::sleep(Duration::from_secs(30)).await;
             return;
         }
-        Mode::Garbage => send("200 OK", "application/json", "<html>definitely not json".into()),
-        Mode::FailFirst(n) if attempt < n => {
-            send("503 Service Unavailable", "application/json", r#"{"error":{"message":"busy","type":"server_error","param":null,"code":null}}"#.into())
-        }
+        Mode::Garbage => send(
+            "200 OK",
+            "application/json",
+            "<html>definitely not json".into(),
+        ),
+        Mode::FailFirst(n) if attempt < n => send(
+            "503 Service Unavailable",
+            "application/json",
+            r#"{"error":{"message":"busy","type":"server_error","param":null,"code":null}}"#.into(),
+        ),
         Mode::Content(text) => {
             let resp = serde_json::json!({
                 "id": "c1", "object": "chat.completion", "created": 1, "model": "tiny",
@@ -103,7 +122,11 @@ async fn answer(mut sock: TcpStream, mode: Mode, attempt: usize, bodies: Arc<std
         _ if stream => {
             let mut sse = String::new();
             for (i, w) in WORDS.iter().enumerate() {
-                sse.push_str(&chunk(Some(w), (i == WORDS.len() - 1).then_some("stop"), None));
+                sse.push_str(&chunk(
+                    Some(w),
+                    (i == WORDS.len() - 1).then_some("stop"),
+                    None,
+                ));
             }
             sse.push_str(&chunk(None, None, Some(serde_json::json!({"prompt_tokens": 9, "completion_tokens": 5, "total_tokens": 14}))));
             sse.push_str("data: [DONE]\n\n");
@@ -150,7 +173,13 @@ fn model(base: &str, timeout_ms: u64, retries: usize) -> OpenAiModel {
 }
 
 fn req(stop: Vec<String>) -> ChatRequest {
-    ChatRequest::new(vec![Message::user("Question?")], SamplingParams { stop, ..SamplingParams::greedy(16) })
+    ChatRequest::new(
+        vec![Message::user("Question?")],
+        SamplingParams {
+            stop,
+            ..SamplingParams::greedy(16)
+        },
+    )
 }
 
 #[tokio::test]
@@ -197,7 +226,13 @@ async fn hanging_server_times_out_without_hanging_the_caller() {
     // One attempt plus one retry, each bounded by the timeout, plus backoff.
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
     assert_eq!(s.hits.load(Ordering::SeqCst), 2);
-    let r = m.choose(vec![Message::user("q")], vec!["a".into()], SamplingParams::default()).await;
+    let r = m
+        .choose(
+            vec![Message::user("q")],
+            vec!["a".into()],
+            SamplingParams::default(),
+        )
+        .await;
     assert!(matches!(r, Err(LlmError::Timeout { .. })), "{r:?}");
 }
 
@@ -207,7 +242,13 @@ async fn garbage_answers_are_protocol_errors() {
     let m = model(&s.base, 2_000, 3);
     let r = collect(m.generate(req(vec![]))).await;
     assert!(matches!(r, Err(LlmError::ServerProtocol(_))), "{r:?}");
-    let r = m.generate_json(vec![Message::user("q")], serde_json::json!({"type": "integer"}), SamplingParams::default()).await;
+    let r = m
+        .generate_json(
+            vec![Message::user("q")],
+            serde_json::json!({"type": "integer"}),
+            SamplingParams::default(),
+        )
+        .await;
     assert!(matches!(r, Err(LlmError::ServerProtocol(_))), "{r:?}");
     assert!(!r.unwrap_err().is_retryable());
 }
@@ -221,7 +262,10 @@ async fn retryable_failures_are_retried_a_bounded_number_of_times() {
     let s = server(Mode::FailFirst(100)).await;
     let m = model(&s.base, 10_000, 0);
     let r = collect(m.generate(req(vec![]))).await;
-    assert!(matches!(r, Err(LlmError::ServerStatus { status: 503, .. })), "{r:?}");
+    assert!(
+        matches!(r, Err(LlmError::ServerStatus { status: 503, .. })),
+        "{r:?}"
+    );
     assert!(r.unwrap_err().is_retryable());
     let hits = s.hits.load(Ordering::SeqCst);
     assert!((1..=4).contains(&hits), "{hits}");
@@ -231,17 +275,36 @@ async fn retryable_failures_are_retried_a_bounded_number_of_times() {
 async fn json_and_choice_are_checked_against_the_schema() {
     let s = server(Mode::Content(r#"{ "answer": "I10" }"#)).await;
     let m = model(&s.base, 5_000, 0);
-    let idx = m.choose(vec![Message::user("q")], vec!["E11.9".into(), "I10".into()], SamplingParams::default()).await.unwrap();
+    let idx = m
+        .choose(
+            vec![Message::user("q")],
+            vec!["E11.9".into(), "I10".into()],
+            SamplingParams::default(),
+        )
+        .await
+        .unwrap();
     assert_eq!(idx, 1);
     let body = s.bodies.lock().unwrap()[0].clone();
     assert_eq!(body["response_format"]["type"], "json_schema");
     let s = server(Mode::Content(r#"{"answer": "J45"}"#)).await;
     let m = model(&s.base, 5_000, 0);
-    let r = m.choose(vec![Message::user("q")], vec!["E11.9".into(), "I10".into()], SamplingParams::default()).await;
+    let r = m
+        .choose(
+            vec![Message::user("q")],
+            vec!["E11.9".into(), "I10".into()],
+            SamplingParams::default(),
+        )
+        .await;
     assert!(matches!(r, Err(LlmError::ConstraintViolation(_))), "{r:?}");
     let s = server(Mode::Content("sure! here it is")).await;
     let m = model(&s.base, 5_000, 0);
-    let r = m.generate_json(vec![Message::user("q")], serde_json::json!({"type": "integer"}), SamplingParams::default()).await;
+    let r = m
+        .generate_json(
+            vec![Message::user("q")],
+            serde_json::json!({"type": "integer"}),
+            SamplingParams::default(),
+        )
+        .await;
     assert!(matches!(r, Err(LlmError::ConstraintViolation(_))), "{r:?}");
 }
 
@@ -253,5 +316,11 @@ async fn unreachable_server_is_a_connection_error() {
     let m = model(&base, 2_000, 0);
     let r = collect(m.generate(req(vec![]))).await;
     assert!(matches!(r, Err(LlmError::Connection(_))), "{r:?}");
-    assert!(OpenAiModel::new(OpenAiConfig { base_url: "ftp://x".into(), ..OpenAiConfig::default() }).is_err());
+    assert!(
+        OpenAiModel::new(OpenAiConfig {
+            base_url: "ftp://x".into(),
+            ..OpenAiConfig::default()
+        })
+        .is_err()
+    );
 }

@@ -1,0 +1,489 @@
+//! Text analysis for coding: words with char offsets, lexicon rewriting, sentence and clause
+//! boundaries, and NegEx-style context (negated, family history) for every word.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use clinrag_kg::{normalize_term, tokenize};
+
+use crate::lexicon::LEXICON;
+
+/// The context of a word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Status {
+    /// Said of the patient, affirmed.
+    Affirmed,
+    /// In the scope of a negation ("denies chest pain", "no fever", "ruled out").
+    Negated,
+    /// Said of a relative ("family history of", "mother had").
+    Family,
+    /// A context trigger word itself.
+    Trigger,
+}
+
+/// A word of the analysed text (after lexicon rewriting; rewritten words keep the span of the
+/// phrase they replace).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Word {
+    /// Start in chars of the input.
+    pub start: usize,
+    /// End (exclusive) in chars of the input.
+    pub end: usize,
+    /// Normalised word.
+    pub norm: String,
+    /// Context.
+    pub status: Status,
+    /// Sentence number.
+    pub sentence: u32,
+    /// Clause number (clauses split sentences at commas, colons and "and"/"or").
+    pub clause: u32,
+    /// Whether the word came from the lexicon.
+    pub rewritten: bool,
+}
+
+/// A lexicon entry: pattern words, replacement words, upper case required.
+type LexEntry = (Vec<String>, Vec<String>, bool);
+
+struct Patterns {
+    lexicon: HashMap<String, Vec<LexEntry>>,
+    negation_pre: Vec<Vec<String>>,
+    negation_post: Vec<Vec<String>>,
+    family: Vec<Vec<String>>,
+    terminators: Vec<String>,
+}
+
+fn words(s: &str) -> Vec<String> {
+    normalize_term(s)
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+const NEG_PRE: &[&str] = &[
+    "no",
+    "not",
+    "denies",
+    "denied",
+    "deny",
+    "denying",
+    "negative for",
+    "without",
+    "free of",
+    "ruled out",
+    "rule out",
+    "r/o",
+    "absence of",
+    "no evidence of",
+    "no sign of",
+    "no signs of",
+    "never had",
+    "never",
+    "resolved",
+    "h/o negative",
+    "neg for",
+    "nor",
+    "unlikely",
+    "allergic to",
+    "allergy to",
+    "allergies to",
+    "intolerant of",
+    "intolerant to",
+    "stopped",
+    "discontinued",
+    "held",
+];
+const NEG_POST: &[&str] = &[
+    "ruled out",
+    "was ruled out",
+    "negative",
+    "is negative",
+    "was negative",
+    "unlikely",
+    "resolved",
+    "absent",
+];
+const FAMILY: &[&str] = &[
+    "family history",
+    "family hx",
+    "fh",
+    "fhx",
+    "mother",
+    "father",
+    "mom",
+    "dad",
+    "brother",
+    "sister",
+    "sibling",
+    "siblings",
+    "maternal",
+    "paternal",
+    "grandmother",
+    "grandfather",
+    "aunt",
+    "uncle",
+    "cousin",
+    "son",
+    "daughter",
+    "parents",
+    "runs in the family",
+];
+const TERMINATORS: &[&str] = &[
+    "but",
+    "however",
+    "although",
+    "though",
+    "except",
+    "yet",
+    "still",
+    "presents",
+    "presenting",
+    "presented",
+    "complains",
+    "reports",
+    "admitted",
+    "which",
+    "who",
+    "now",
+    "currently",
+    "patient",
+    "pt",
+];
+
+fn patterns() -> &'static Patterns {
+    static P: OnceLock<Patterns> = OnceLock::new();
+    P.get_or_init(|| {
+        let mut lexicon: HashMap<String, Vec<LexEntry>> = HashMap::new();
+        for (pat, rep, upper) in LEXICON {
+            let p = words(pat);
+            let r = words(rep);
+            if let Some(first) = p.first() {
+                lexicon
+                    .entry(first.clone())
+                    .or_default()
+                    .push((p.clone(), r, *upper));
+            }
+        }
+        for list in lexicon.values_mut() {
+            list.sort_by_key(|e| std::cmp::Reverse(e.0.len()));
+        }
+        Patterns {
+            lexicon,
+            negation_pre: NEG_PRE.iter().map(|s| words(s)).collect(),
+            negation_post: NEG_POST.iter().map(|s| words(s)).collect(),
+            family: FAMILY.iter().map(|s| words(s)).collect(),
+            terminators: TERMINATORS.iter().map(|s| s.to_string()).collect(),
+        }
+    })
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Break {
+    None,
+    Clause,
+    Sentence,
+}
+
+/// What separates two tokens: the chars between them.
+fn break_between(chars: &[char], from: usize, to: usize) -> Break {
+    let mut b = Break::None;
+    for i in from..to {
+        let c = chars[i];
+        let nb = match c {
+            '\n' | ';' | '!' | '?' => Break::Sentence,
+            '.' => {
+                let digit_before = i > 0 && chars[i - 1].is_ascii_digit();
+                let digit_after = chars.get(i + 1).is_some_and(|c| c.is_ascii_digit());
+                if digit_before && digit_after {
+                    Break::None
+                } else {
+                    Break::Sentence
+                }
+            }
+            ',' | ':' | '(' | ')' | '•' | '*' => Break::Clause,
+            '-' if i + 1 < to && chars[i + 1] == ' ' && i > from && chars[i - 1] == ' ' => {
+                Break::Clause
+            }
+            _ => Break::None,
+        };
+        b = b.max(nb);
+    }
+    b
+}
+
+fn starts_with_at(words: &[Word], i: usize, pat: &[String]) -> bool {
+    pat.iter()
+        .enumerate()
+        .all(|(k, p)| words.get(i + k).is_some_and(|w| w.norm == *p))
+}
+
+/// Tokenises `text`, rewrites lexicon phrases, splits sentences and clauses, and marks every
+/// word's context.
+pub fn analyse(text: &str) -> Vec<Word> {
+    analyse_with(text, true)
+}
+
+/// [`analyse`] with the lexicon switched on or off (off: for ablation measurements).
+pub fn analyse_with(text: &str, lexicon: bool) -> Vec<Word> {
+    let p = patterns();
+    let chars: Vec<char> = text.chars().collect();
+    let toks = tokenize(text);
+    // Breaks before each token.
+    let mut breaks = Vec::with_capacity(toks.len());
+    let mut prev_end = 0usize;
+    for t in &toks {
+        breaks.push(break_between(&chars, prev_end, t.start));
+        prev_end = t.end;
+    }
+    // Lexicon rewriting, never across a break.
+    let mut out: Vec<Word> = Vec::with_capacity(toks.len());
+    let mut out_breaks: Vec<Break> = Vec::with_capacity(toks.len());
+    let mut i = 0usize;
+    let mut pending = Break::None;
+    while i < toks.len() {
+        let mut done = false;
+        if let Some(list) = p.lexicon.get(&toks[i].norm).filter(|_| lexicon) {
+            for (pat, rep, upper) in list {
+                let n = pat.len();
+                if i + n > toks.len() {
+                    continue;
+                }
+                let ok = (0..n).all(|k| {
+                    let t = &toks[i + k];
+                    t.norm == pat[k]
+                        && (!*upper || t.upper)
+                        && (k == 0 || breaks[i + k] == Break::None)
+                });
+                if ok {
+                    let (s, e) = (toks[i].start, toks[i + n - 1].end);
+                    if rep.is_empty() {
+                        pending = pending.max(breaks[i]);
+                    }
+                    for (k, r) in rep.iter().enumerate() {
+                        out.push(Word {
+                            start: s,
+                            end: e,
+                            norm: r.clone(),
+                            status: Status::Affirmed,
+                            sentence: 0,
+                            clause: 0,
+                            rewritten: true,
+                        });
+                        out_breaks.push(if k == 0 {
+                            std::mem::replace(&mut pending, Break::None).max(breaks[i])
+                        } else {
+                            Break::None
+                        });
+                    }
+                    i += n;
+                    done = true;
+                    break;
+                }
+            }
+        }
+        if !done {
+            let t = &toks[i];
+            out.push(Word {
+                start: t.start,
+                end: t.end,
+                norm: t.norm.clone(),
+                status: Status::Affirmed,
+                sentence: 0,
+                clause: 0,
+                rewritten: false,
+            });
+            out_breaks.push(std::mem::replace(&mut pending, Break::None).max(breaks[i]));
+            i += 1;
+        }
+    }
+    // Sentences and clauses; "and", "or", "plus" also end a clause.
+    let (mut sentence, mut clause) = (0u32, 0u32);
+    for (k, w) in out.iter_mut().enumerate() {
+        match out_breaks[k] {
+            Break::Sentence if k > 0 => {
+                sentence += 1;
+                clause += 1;
+            }
+            Break::Clause if k > 0 => clause += 1,
+            _ => {}
+        }
+        if !w.rewritten && matches!(w.norm.as_str(), "and" | "or" | "plus" | "also") {
+            clause += 1;
+        }
+        w.sentence = sentence;
+        w.clause = clause;
+    }
+    mark_context(&mut out, p);
+    out
+}
+
+fn mark_context(words: &mut [Word], p: &Patterns) {
+    let mut i = 0usize;
+    while i < words.len() {
+        let sentence = words[i].sentence;
+        let end = words[i..]
+            .iter()
+            .position(|w| w.sentence != sentence)
+            .map_or(words.len(), |n| i + n);
+        mark_sentence(&mut words[i..end], p);
+        i = end;
+    }
+}
+
+fn mark_sentence(words: &mut [Word], p: &Patterns) {
+    let n = words.len();
+    // Family history: the whole sentence from the trigger on (and before it when the trigger
+    // is at the end: "breast cancer in mother").
+    for i in 0..n {
+        if words[i].rewritten {
+            continue;
+        }
+        if let Some(pat) = p.family.iter().find(|pat| starts_with_at(words, i, pat)) {
+            for w in words.iter_mut().skip(i).take(pat.len()) {
+                w.status = Status::Trigger;
+            }
+            if i == 0 || words[..i].iter().all(|w| w.status != Status::Affirmed) {
+                for w in words.iter_mut().skip(i + pat.len()) {
+                    if w.status == Status::Affirmed {
+                        w.status = Status::Family;
+                    }
+                }
+            } else {
+                // "... in her mother": the clause before the trigger.
+                let clause = words[i].clause;
+                for w in words.iter_mut().take(i) {
+                    if w.clause == clause && w.status == Status::Affirmed {
+                        w.status = Status::Family;
+                    }
+                }
+                for w in words.iter_mut().skip(i + pat.len()) {
+                    if w.clause == clause && w.status == Status::Affirmed {
+                        w.status = Status::Family;
+                    }
+                }
+            }
+            return;
+        }
+    }
+    // Negation after the concept ("PE ruled out"): the clause before the trigger.
+    for i in 0..n {
+        if words[i].rewritten || words[i].status != Status::Affirmed {
+            continue;
+        }
+        if let Some(pat) = p
+            .negation_post
+            .iter()
+            .find(|pat| starts_with_at(words, i, pat))
+        {
+            let clause = words[i].clause;
+            for w in words.iter_mut().take(i) {
+                if w.clause == clause && w.status == Status::Affirmed {
+                    w.status = Status::Negated;
+                }
+            }
+            for w in words.iter_mut().skip(i).take(pat.len()) {
+                w.status = Status::Trigger;
+            }
+        }
+    }
+    // Negation before the concept: to the end of the sentence or a terminator.
+    let mut i = 0usize;
+    while i < n {
+        if words[i].rewritten || words[i].status != Status::Affirmed {
+            i += 1;
+            continue;
+        }
+        let Some(len) = p
+            .negation_pre
+            .iter()
+            .filter(|pat| starts_with_at(words, i, pat))
+            .map(Vec::len)
+            .max()
+        else {
+            i += 1;
+            continue;
+        };
+        for w in words.iter_mut().skip(i).take(len) {
+            w.status = Status::Trigger;
+        }
+        let mut j = i + len;
+        while j < n && (words[j].rewritten || !p.terminators.contains(&words[j].norm)) {
+            if words[j].status == Status::Affirmed {
+                words[j].status = Status::Negated;
+            }
+            j += 1;
+        }
+        i = j;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_of(ws: &[Word], norm: &str) -> Option<Status> {
+        ws.iter().find(|w| w.norm == norm).map(|w| w.status)
+    }
+
+    #[test]
+    fn rewrites_keep_spans() {
+        let text = "Pt with afib and HTN.";
+        let ws = analyse(text);
+        let atrial = ws.iter().find(|w| w.norm == "atrial").unwrap();
+        assert_eq!((atrial.start, atrial.end), (8, 12));
+        assert!(ws.iter().any(|w| w.norm == "hypertension"));
+        let hyper = ws.iter().find(|w| w.norm == "hypertension").unwrap();
+        assert_ne!(hyper.clause, atrial.clause);
+    }
+
+    #[test]
+    fn upper_case_only_abbreviations() {
+        assert!(
+            analyse("MI last year")
+                .iter()
+                .any(|w| w.norm == "myocardial")
+        );
+        assert!(!analyse("mi casa").iter().any(|w| w.norm == "myocardial"));
+    }
+
+    #[test]
+    fn context_cases() {
+        let cases: &[(&str, &str, Status)] = &[
+            ("Denies chest pain or fever.", "fever", Status::Negated),
+            ("No cough, but has fever", "fever", Status::Affirmed),
+            ("No cough, but has fever", "cough", Status::Negated),
+            ("Family history of breast cancer", "breast", Status::Family),
+            ("Breast cancer in her mother", "breast", Status::Family),
+            ("Pulmonary embolism ruled out", "embolism", Status::Negated),
+            (
+                "Type 2 diabetes without complications",
+                "complication",
+                Status::Negated,
+            ),
+            (
+                "Type 2 diabetes without complications",
+                "diabete",
+                Status::Affirmed,
+            ),
+            ("Asthma. Mother has diabetes.", "asthma", Status::Affirmed),
+        ];
+        for (text, word, want) in cases {
+            let ws = analyse(text);
+            assert_eq!(
+                status_of(&ws, word),
+                Some(*want),
+                "{text}: {word} in {:?}",
+                ws.iter().map(|w| (&w.norm, w.status)).collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[test]
+    fn decimal_points_do_not_split_sentences() {
+        let ws = analyse("HbA1c 7.5 today. Fever");
+        let seven = ws.iter().find(|w| w.norm == "7").unwrap();
+        let five = ws.iter().find(|w| w.norm == "5").unwrap();
+        assert_eq!(seven.sentence, five.sentence);
+        assert_ne!(ws.last().unwrap().sentence, seven.sentence);
+    }
+}

@@ -1,0 +1,1517 @@
+//! The ICD-10-CM coder: a token-overlap scorer over titles and inclusion terms of every
+//! billable leaf (with the path's titles and notes as context), a hierarchy walk from chapter
+//! to leaf that scores children at each level and may ask an [`Adjudicator`], and the tabular
+//! rules (combination codes, excludes1 conflicts, code-first / use-additional notes).
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use clinrag_kg::{Icd10cm, IcdCode, IcdLevel, load_icd10cm, tokenize};
+
+use crate::adjudicate::{Adjudicator, Candidate};
+use crate::context::{Status, Word, analyse_with};
+use crate::error::{CodingError, Result};
+use crate::lexicon::LATERAL;
+use crate::{CodeResult, Coding, Evidence, cut_input};
+
+/// Where the tabular and the code list live under a clinrag home.
+pub const TABULAR_PATH: &str = "vocab/icd10cm/icd10c-tabular-April-1-2026.xml";
+/// The CDC code list used to cross-check expanded 7th-character codes.
+pub const CODE_LIST_PATH: &str = "vocab/icd10cm/code-list-April-2026.txt";
+
+/// Tunables of the ICD-10-CM coder.
+#[derive(Debug, Clone)]
+pub struct IcdOptions {
+    /// How many codes to return at most (problems of the text always come first).
+    pub k: usize,
+    /// Smallest score of a code given for a problem of the text.
+    pub min_score: f32,
+    /// Smallest summed idf of the matched words.
+    pub min_weight: f32,
+    /// Score gap under which the adjudicator is asked at a level of the walk.
+    pub adjudicate_margin: f32,
+    /// Rewrite abbreviations and lay terms (off only to measure what the lexicon brings).
+    pub lexicon: bool,
+}
+
+impl Default for IcdOptions {
+    fn default() -> Self {
+        IcdOptions {
+            k: 10,
+            min_score: 0.5,
+            min_weight: 1.5,
+            adjudicate_margin: 0.08,
+            lexicon: true,
+        }
+    }
+}
+
+/// Ignored everywhere (function words and note filler).
+const STOP: &[&str] = &[
+    "of",
+    "the",
+    "a",
+    "an",
+    "and",
+    "or",
+    "in",
+    "on",
+    "to",
+    "for",
+    "with",
+    "by",
+    "at",
+    "as",
+    "due",
+    "from",
+    "than",
+    "into",
+    "is",
+    "was",
+    "has",
+    "have",
+    "had",
+    "be",
+    "been",
+    "are",
+    "were",
+    "this",
+    "that",
+    "his",
+    "her",
+    "their",
+    "s",
+    "p",
+    "patient",
+    "pt",
+    "yo",
+    "y",
+    "o",
+    "year",
+    "male",
+    "female",
+    "man",
+    "woman",
+    "presents",
+    "presenting",
+    "seen",
+    "today",
+    "visit",
+    "follow",
+    "up",
+    "complains",
+    "hx",
+    "dx",
+    "noted",
+    "found",
+    "known",
+    "new",
+    "onset",
+    "likely",
+    "probable",
+    "mg",
+    "daily",
+    "bid",
+    "tid",
+    "since",
+    "ago",
+    "week",
+    "weeks",
+    "month",
+    "day",
+    "days",
+    "admitted",
+    "admission",
+    "diagnosed",
+    "diagnosis",
+    "here",
+    "evaluation",
+    "eval",
+    "stable",
+    "worsening",
+    "ongoing",
+    "continued",
+    "also",
+    "very",
+    "h",
+    "m",
+    "f",
+    "yr",
+    "yrs",
+    "w",
+    "x",
+    "currently",
+    "recently",
+    "recent",
+    "now",
+    "states",
+    "report",
+    "reports",
+];
+/// No penalty when a title has them and the text does not; never counted in the text.
+const NEUTRAL: &[&str] = &[
+    "unspecified",
+    "nos",
+    "specified",
+    "other",
+    "elsewhere",
+    "classified",
+    "not",
+    "site",
+    "part",
+    "without",
+    "primary",
+    "condition",
+    "certain",
+    "mentioned",
+    "use",
+    "additional",
+    "code",
+    "identify",
+    "encounter",
+    "initial",
+    "type",
+    "uncomplicated",
+    "nos",
+];
+
+/// Words that "unspecified" makes optional ("unspecified organism", "unspecified site").
+const DEFAULTABLE: &[&str] = &[
+    "organism",
+    "site",
+    "side",
+    "part",
+    "trimester",
+    "severity",
+    "episode",
+    "ear",
+    "eye",
+    "ligament",
+    "region",
+    "limb",
+    "laterality",
+    "bone",
+    "joint",
+    "muscle",
+    "location",
+    "cause",
+    "lobe",
+    "bronchus",
+    "lung",
+    "kidney",
+    "parts",
+    "vessel",
+    "foot",
+    "hand",
+    "knee",
+    "hip",
+    "ankle",
+    "wrist",
+    "shoulder",
+    "elbow",
+    "finger",
+    "toe",
+    "thigh",
+    "femur",
+    "arm",
+    "leg",
+    "breast",
+    "ovary",
+    "extremity",
+    "upper",
+    "lower",
+];
+
+/// Query words and the title words that may stand for them (either counts as a match).
+const SYNONYMS: &[(&str, &[&str])] = &[
+    ("leg", &["limb", "extremity"]),
+    ("arm", &["limb", "extremity"]),
+    ("limb", &["extremity"]),
+    ("extremity", &["limb"]),
+    ("kidney", &["renal"]),
+    ("renal", &["kidney"]),
+    ("heart", &["cardiac"]),
+    ("cardiac", &["heart"]),
+    ("lung", &["pulmonary"]),
+    ("pulmonary", &["lung"]),
+    ("liver", &["hepatic"]),
+    ("hepatic", &["liver"]),
+    ("stomach", &["gastric"]),
+    ("gastric", &["stomach"]),
+    ("vein", &["venous"]),
+    ("venous", &["vein"]),
+    ("wrist", &["hand", "limb"]),
+    ("cancer", &["malignant", "neoplasm"]),
+    ("tumor", &["neoplasm"]),
+    ("hypertension", &["hypertensive"]),
+    ("hypertensive", &["hypertension"]),
+    ("diabetes", &["diabetic"]),
+    ("diabetic", &["diabetes"]),
+];
+
+#[derive(Debug, Clone, Default)]
+struct View {
+    /// Words the text must have (a missing one costs its idf).
+    req: Vec<u32>,
+    /// Nonessential modifiers and neutral words (credit when present, no cost when absent).
+    opt: Vec<u32>,
+    /// Words after "without": present in the text, they contradict the title.
+    neg: Vec<u32>,
+    /// "X and Y" (ICD "and" means and/or): the cheaper side's missing words cost.
+    any: Vec<(Vec<u32>, Vec<u32>)>,
+    text: String,
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    code: String,
+    title: String,
+    level: IcdLevel,
+    parent: Option<usize>,
+    children: Vec<usize>,
+    billable: bool,
+    title_view: View,
+    incl: Vec<View>,
+    notes: Vec<String>,
+    excludes1: Vec<String>,
+    leaf: Option<usize>,
+}
+
+#[derive(Debug, Clone)]
+struct Leaf {
+    node: usize,
+    /// Path from the category down to the leaf.
+    path: Vec<usize>,
+    diffs: Vec<Vec<u32>>,
+    all: Vec<u32>,
+    bonus: f32,
+}
+
+/// The ICD-10-CM coder. Build once, share (`Send + Sync`).
+pub struct IcdCoder {
+    nodes: Vec<Node>,
+    by_code: HashMap<String, usize>,
+    vocab: HashMap<String, u32>,
+    idf: Vec<f32>,
+    leaves: Vec<Leaf>,
+    postings: Vec<Vec<u32>>,
+    numeric: Vec<bool>,
+    syn: HashMap<u32, Vec<u32>>,
+    stop: HashSet<&'static str>,
+    neutral: HashSet<&'static str>,
+    /// Tunables.
+    pub options: IcdOptions,
+}
+
+struct Scored {
+    leaf: usize,
+    score: f32,
+    matched_weight: f32,
+    prec: f32,
+    view: String,
+}
+
+type ClauseOutcome = (
+    usize,
+    f32,
+    String,
+    Vec<(usize, f32)>,
+    Vec<(usize, f32, String)>,
+);
+
+struct Problem {
+    node: usize,
+    score: f32,
+    evidence: Vec<Evidence>,
+    rationale: String,
+    clause: u32,
+}
+
+fn title_pieces(title: &str) -> Vec<(String, bool)> {
+    // (text, optional): parenthesised and bracketed parts are nonessential modifiers.
+    let mut out = Vec::new();
+    let mut depth = 0i32;
+    let mut cur = String::new();
+    for c in title.chars() {
+        match c {
+            '(' | '[' => {
+                if depth == 0 && !cur.is_empty() {
+                    out.push((std::mem::take(&mut cur), false));
+                }
+                depth += 1;
+            }
+            ')' | ']' => {
+                depth -= 1;
+                if depth <= 0 {
+                    depth = 0;
+                    if !cur.is_empty() {
+                        out.push((std::mem::take(&mut cur), true));
+                    }
+                }
+            }
+            _ => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push((cur, depth > 0));
+    }
+    out
+}
+
+impl IcdCoder {
+    /// Loads the tabular of a clinrag home (`vocab/icd10cm/...`).
+    pub fn load(home: &Path) -> Result<Self> {
+        let tab = home.join(TABULAR_PATH);
+        let list = home.join(CODE_LIST_PATH);
+        let icd = load_icd10cm(&tab, list.exists().then_some(list.as_path()))?;
+        if !icd.codes.iter().any(|c| c.billable) {
+            return Err(CodingError::Empty {
+                path: tab,
+                message: "no billable ICD-10-CM codes in the tabular".into(),
+            });
+        }
+        Ok(Self::new(&icd))
+    }
+
+    /// Builds the coder from a loaded tabular.
+    pub fn new(icd: &Icd10cm) -> Self {
+        let mut me = IcdCoder {
+            nodes: Vec::with_capacity(icd.codes.len()),
+            by_code: HashMap::new(),
+            vocab: HashMap::new(),
+            idf: Vec::new(),
+            leaves: Vec::new(),
+            postings: Vec::new(),
+            numeric: Vec::new(),
+            syn: HashMap::new(),
+            stop: STOP.iter().copied().collect(),
+            neutral: NEUTRAL.iter().copied().collect(),
+            options: IcdOptions::default(),
+        };
+        let mut df: Vec<u32> = Vec::new();
+        for c in &icd.codes {
+            let parent = c.parent.as_ref().and_then(|p| me.by_code.get(p).copied());
+            let title_view = match (c.extension, parent) {
+                (Some(_), Some(p)) => {
+                    let pt = me.nodes[p].title.clone();
+                    let mut v = me.nodes[p].title_view.clone();
+                    let ext = c
+                        .label
+                        .strip_prefix(&format!("{pt}, "))
+                        .unwrap_or(&c.label)
+                        .to_string();
+                    let ev = me.view(&ext, &mut df);
+                    v.opt.extend(ev.req);
+                    v.opt.extend(ev.opt);
+                    v.text = c.label.clone();
+                    v
+                }
+                _ => me.view(&c.label, &mut df),
+            };
+            let synonyms = c.notes.inclusion_terms.iter().chain(
+                // `includes` notes of categories and below name synonyms too, unless they point elsewhere.
+                c.notes.includes.iter().filter(|n| {
+                    matches!(c.level, IcdLevel::Category | IcdLevel::Subcategory)
+                        && note_refs(n).is_empty()
+                        && !n.contains("code")
+                }),
+            );
+            let incl: Vec<View> = synonyms.map(|t| me.view(t, &mut df)).collect();
+            let ix = me.nodes.len();
+            me.nodes.push(Node {
+                code: c.code.clone(),
+                title: c.label.clone(),
+                level: c.level,
+                parent,
+                children: Vec::new(),
+                billable: c.billable,
+                title_view,
+                incl,
+                notes: notes_of(c),
+                excludes1: c
+                    .notes
+                    .excludes1
+                    .iter()
+                    .flat_map(|n| note_refs(n))
+                    .collect(),
+                leaf: None,
+            });
+            if let Some(p) = parent {
+                me.nodes[p].children.push(ix);
+            }
+            me.by_code.insert(c.code.clone(), ix);
+        }
+        let n_docs = me.nodes.len().max(1) as f32;
+        me.idf = df
+            .iter()
+            .map(|&d| (1.0 + n_docs / (d as f32 + 1.0)).ln())
+            .collect();
+        // Leaves.
+        for ix in 0..me.nodes.len() {
+            let node = &me.nodes[ix];
+            if !node.billable || node.code.starts_with(['V', 'W', 'X', 'Y']) {
+                continue;
+            }
+            let mut path = vec![ix];
+            let mut cur = node.parent;
+            while let Some(p) = cur {
+                if matches!(me.nodes[p].level, IcdLevel::Block | IcdLevel::Chapter) {
+                    break;
+                }
+                path.push(p);
+                cur = me.nodes[p].parent;
+            }
+            path.reverse();
+            let mut all: Vec<u32> = Vec::new();
+            let mut own_diff: Vec<Vec<u32>> = Vec::new();
+            for (k, &p) in path.iter().enumerate() {
+                let n = &me.nodes[p];
+                for v in std::iter::once(&n.title_view).chain(&n.incl) {
+                    all.extend(&v.req);
+                    all.extend(&v.opt);
+                    for (a, b) in &v.any {
+                        all.extend(a.iter().chain(b));
+                    }
+                }
+                let mut d = Vec::new();
+                if k > 0 && n.title_view.text == n.title {
+                    let parent_words: HashSet<u32> = {
+                        let pn = &me.nodes[path[k - 1]];
+                        let v = &pn.title_view;
+                        v.req
+                            .iter()
+                            .chain(&v.opt)
+                            .chain(v.any.iter().flat_map(|(a, b)| a.iter().chain(b)))
+                            .copied()
+                            .collect()
+                    };
+                    d.extend(
+                        n.title_view
+                            .req
+                            .iter()
+                            .filter(|t| !parent_words.contains(t)),
+                    );
+                }
+                own_diff.push(d);
+            }
+            all.sort_unstable();
+            all.dedup();
+            // diffs[k]: what sets the leaf apart from path[k] (the differentia of the nodes below it).
+            let mut diffs: Vec<Vec<u32>> = vec![Vec::new(); path.len()];
+            for k in (0..path.len().saturating_sub(1)).rev() {
+                let mut d = diffs[k + 1].clone();
+                d.extend(&own_diff[k + 1]);
+                d.sort_unstable();
+                d.dedup();
+                diffs[k] = d;
+            }
+            let lower = node.title.to_lowercase();
+            let mut bonus = 0.0f32;
+            if lower.contains("unspecified") {
+                bonus += 0.02;
+            }
+            if lower.contains("without") {
+                bonus += 0.01;
+            }
+            if lower.contains("other") {
+                bonus -= 0.02;
+            }
+            if me.nodes[ix].code.len() == 8 && me.nodes[ix].code.ends_with('A') {
+                bonus += 0.02;
+            }
+            // Between equally supported leaves, the shallower (more general) one.
+            bonus -= 0.005 * (path.len() as f32 - 1.0);
+            let li = me.leaves.len();
+            me.nodes[ix].leaf = Some(li);
+            me.leaves.push(Leaf {
+                node: ix,
+                path,
+                diffs,
+                all,
+                bonus,
+            });
+        }
+        for (w, alts) in SYNONYMS {
+            let w = clinrag_kg::normalize_term(w);
+            if let Some(&id) = me.vocab.get(&w) {
+                let ids: Vec<u32> = alts
+                    .iter()
+                    .filter_map(|a| me.vocab.get(&clinrag_kg::normalize_term(a)).copied())
+                    .collect();
+                if !ids.is_empty() {
+                    me.syn.insert(id, ids);
+                }
+            }
+        }
+        me.numeric = vec![false; me.vocab.len()];
+        for (w, &id) in &me.vocab {
+            me.numeric[id as usize] = w.bytes().all(|b| b.is_ascii_digit());
+        }
+        me.postings = vec![Vec::new(); me.vocab.len()];
+        for (li, l) in me.leaves.iter().enumerate() {
+            for &t in &l.all {
+                me.postings[t as usize].push(li as u32);
+            }
+        }
+        me
+    }
+
+    fn token_id(&mut self, w: &str, df: &mut Vec<u32>) -> u32 {
+        if let Some(&id) = self.vocab.get(w) {
+            return id;
+        }
+        let id = self.vocab.len() as u32;
+        self.vocab.insert(w.to_string(), id);
+        df.push(0);
+        id
+    }
+
+    fn view(&mut self, text: &str, df: &mut Vec<u32>) -> View {
+        let mut v = View {
+            text: text.to_string(),
+            ..Default::default()
+        };
+        let mut after_without = false;
+        for (piece, optional) in title_pieces(text) {
+            for part in piece.split(',') {
+                let raw: Vec<&str> = part.split_whitespace().collect();
+                let mut side: Vec<Option<(usize, bool)>> = vec![None; raw.len()];
+                if !optional && !after_without {
+                    for k in 1..raw.len().saturating_sub(1) {
+                        if raw[k].eq_ignore_ascii_case("and")
+                            && !raw[..k].iter().any(|w| w.eq_ignore_ascii_case("without"))
+                        {
+                            let g = v.any.len();
+                            v.any.push((Vec::new(), Vec::new()));
+                            side[k - 1] = Some((g, false));
+                            side[k + 1] = Some((g, true));
+                        }
+                    }
+                }
+                let mut after_unspecified = false;
+                for (k, rw) in raw.iter().enumerate() {
+                    for t in tokenize(rw) {
+                        let w = t.norm.as_str();
+                        if w == "without" {
+                            after_without = true;
+                            continue;
+                        }
+                        if self.stop.contains(w) {
+                            continue;
+                        }
+                        let neutral = self.neutral.contains(w);
+                        let id = self.token_id(w, df);
+                        if after_without {
+                            if !neutral {
+                                v.neg.push(id);
+                            }
+                        } else if optional
+                            || neutral
+                            || (after_unspecified && DEFAULTABLE.contains(&w))
+                        {
+                            v.opt.push(id);
+                        } else if let Some((g, right)) = side[k] {
+                            if let Some(pair) = v.any.get_mut(g) {
+                                if right {
+                                    pair.1.push(id)
+                                } else {
+                                    pair.0.push(id)
+                                }
+                            }
+                        } else {
+                            v.req.push(id);
+                        }
+                        after_unspecified = w == "unspecified";
+                        if after_unspecified {
+                            continue;
+                        }
+                    }
+                }
+            }
+        }
+        let mut seen: HashSet<u32> = HashSet::new();
+        v.req.retain(|t| seen.insert(*t));
+        for (a, b) in &mut v.any {
+            a.retain(|t| !seen.contains(t));
+            b.retain(|t| !seen.contains(t));
+        }
+        v.any.retain(|(a, b)| !a.is_empty() && !b.is_empty());
+        for (a, b) in &v.any {
+            seen.extend(a.iter().chain(b));
+        }
+        v.opt.retain(|t| seen.insert(*t));
+        v.neg.retain(|t| !seen.contains(t));
+        v.neg.sort_unstable();
+        v.neg.dedup();
+        let mut counted: Vec<u32> = v
+            .req
+            .iter()
+            .chain(&v.opt)
+            .chain(v.any.iter().flat_map(|(a, b)| a.iter().chain(b)))
+            .copied()
+            .collect();
+        counted.sort_unstable();
+        counted.dedup();
+        for t in counted {
+            if let Some(d) = df.get_mut(t as usize) {
+                *d += 1;
+            }
+        }
+        v
+    }
+
+    /// Number of billable codes the coder can assign.
+    pub fn leaf_count(&self) -> usize {
+        self.leaves.len()
+    }
+
+    /// Whether `code` (dotted or not) is a code of the loaded tabular, and whether billable.
+    pub fn lookup(&self, code: &str) -> Option<(&str, bool)> {
+        let ix = self.by_code.get(&normalise_code(code))?;
+        let n = &self.nodes[*ix];
+        Some((n.title.as_str(), n.billable))
+    }
+
+    /// Codes `text` without an adjudicator.
+    pub fn code(&self, text: &str) -> Coding {
+        self.code_with(text, &[], None)
+    }
+
+    /// Codes `text`; `hints` are codes the caller suspects (unknown ones are reported and
+    /// ignored); `adjudicator` is asked between close children during the hierarchy walk.
+    pub fn code_with(
+        &self,
+        text: &str,
+        hints: &[String],
+        adjudicator: Option<&dyn Adjudicator>,
+    ) -> Coding {
+        let mut warnings = Vec::new();
+        let text = cut_input(text, &mut warnings);
+        let mut hint_nodes = Vec::new();
+        for h in hints {
+            match self.by_code.get(&normalise_code(h)) {
+                Some(&ix) => hint_nodes.push(ix),
+                None => warnings.push(format!(
+                    "hint {h:?} is not a code of the loaded ICD-10-CM tabular; ignored"
+                )),
+            }
+        }
+        if text.trim().is_empty() {
+            warnings.push("empty text: nothing to code".into());
+            return Coding {
+                codes: Vec::new(),
+                warnings,
+            };
+        }
+        let chars: Vec<char> = text.chars().collect();
+        let words = analyse_with(&text, self.options.lexicon);
+        let mut problems: Vec<Problem> = Vec::new();
+        let mut alternatives: Vec<(usize, f32)> = Vec::new();
+        let mut cache: HashMap<Vec<u32>, Option<ClauseOutcome>> = HashMap::new();
+        let mut acc = vec![0f32; self.leaves.len()];
+        // Clauses, then greedy merging of neighbours in a sentence when the merged text codes
+        // at least as well ("sciatica, right side"; "infarction, myocardial, acute").
+        let mut clauses: Vec<(usize, usize)> = Vec::new();
+        let mut start = 0usize;
+        while start < words.len() {
+            let clause = words[start].clause;
+            let end = words[start..]
+                .iter()
+                .position(|w| w.clause != clause)
+                .map_or(words.len(), |n| start + n);
+            clauses.push((start, end));
+            start = end;
+        }
+        let mut quick_cache: HashMap<Vec<u32>, f32> = HashMap::new();
+        let mut quick = |range: (usize, usize), acc: &mut Vec<f32>| -> f32 {
+            let (q, free) = self.query(&words[range.0..range.1]);
+            if q.is_empty() {
+                return 0.0;
+            }
+            let key: Vec<u32> = q
+                .iter()
+                .map(|(t, _)| *t)
+                .chain(free.iter().map(|t| t | 0x8000_0000))
+                .collect();
+            *quick_cache.entry(key).or_insert_with(|| {
+                let scored = self.score_leaves(&q, &free, &hint_nodes, acc);
+                scored
+                    .first()
+                    .filter(|s| {
+                        s.score >= self.options.min_score
+                            && s.matched_weight >= self.options.min_weight
+                    })
+                    .map_or(0.0, |s| s.score)
+            })
+        };
+        let mut groups: Vec<(usize, usize)> = Vec::new();
+        let mut cur: Option<(usize, usize)> = None;
+        for &c in &clauses {
+            cur = match cur {
+                None => Some(c),
+                // Only short fragments are worth a merge ("acute", "right side", "stage 5").
+                Some(p)
+                    if words[p.0].sentence == words[c.0].sentence
+                        && c.0 - p.0 < 40
+                        && (c.1 - c.0 <= 4 || c.0 - p.0 <= 4) =>
+                {
+                    let (sp, sc) = (quick(p, &mut acc), quick(c, &mut acc));
+                    let sm = quick((p.0, c.1), &mut acc);
+                    if sm > 0.0 && sm >= sp.max(sc) - 0.03 {
+                        Some((p.0, c.1))
+                    } else {
+                        groups.push(p);
+                        Some(c)
+                    }
+                }
+                Some(p) => {
+                    groups.push(p);
+                    Some(c)
+                }
+            };
+        }
+        groups.extend(cur);
+        for (a, b) in groups {
+            let cw = &words[a..b];
+            let clause = words[a].clause;
+            let (q, free) = self.query(cw);
+            if q.is_empty() {
+                continue;
+            }
+            let key: Vec<u32> = q
+                .iter()
+                .map(|(t, _)| *t)
+                .chain(free.iter().map(|t| t | 0x8000_0000))
+                .collect();
+            let outcome = cache
+                .entry(key)
+                .or_insert_with(|| {
+                    self.code_clause(
+                        &q,
+                        &free,
+                        &hint_nodes,
+                        adjudicator,
+                        &clause_text(cw, &chars),
+                        &mut acc,
+                    )
+                })
+                .clone();
+            let Some((leaf, score, rationale, alts, extra)) = outcome else {
+                continue;
+            };
+            let node = self.leaves[leaf].node;
+            let evidence = self.evidence(cw, leaf, &chars);
+            problems.push(Problem {
+                node,
+                score,
+                evidence,
+                rationale,
+                clause,
+            });
+            for (l, s, r) in extra {
+                let evidence = self.evidence(cw, l, &chars);
+                problems.push(Problem {
+                    node: self.leaves[l].node,
+                    score: s,
+                    evidence,
+                    rationale: r,
+                    clause,
+                });
+            }
+            alternatives.extend(alts);
+        }
+        // One problem per code (a long note repeats itself), evidence merged, first mention first.
+        let mut merged: Vec<Problem> = Vec::new();
+        let mut at: HashMap<usize, usize> = HashMap::new();
+        for p in problems {
+            match at.get(&p.node) {
+                Some(&i) => {
+                    let m = &mut merged[i];
+                    m.score = m.score.max(p.score);
+                    if m.evidence.len() < 100 {
+                        m.evidence.extend(p.evidence);
+                    }
+                }
+                None => {
+                    at.insert(p.node, merged.len());
+                    merged.push(p);
+                }
+            }
+        }
+        let mut problems = merged;
+        self.apply_combinations(&mut problems);
+        let mut conflicts = Vec::new();
+        self.resolve_excludes1(&mut problems, &mut conflicts);
+        let n_conflicts = conflicts.len();
+        warnings.extend(conflicts.into_iter().take(20));
+        if n_conflicts > 20 {
+            warnings.push(format!(
+                "... and {} more excludes1 conflicts",
+                n_conflicts - 20
+            ));
+        }
+        // Merge duplicates (same code from several clauses).
+        let mut codes: Vec<CodeResult> = Vec::new();
+        problems.sort_by_key(|p| p.clause);
+        for p in problems {
+            let n = &self.nodes[p.node];
+            if let Some(c) = codes.iter_mut().find(|c| c.code == n.code) {
+                c.evidence.extend(p.evidence);
+                c.score = c.score.max(p.score);
+                continue;
+            }
+            codes.push(CodeResult {
+                code: n.code.clone(),
+                system: "ICD-10-CM".into(),
+                title: n.title.clone(),
+                score: p.score.clamp(0.0, 1.0),
+                evidence: p.evidence,
+                primary: true,
+                rationale: p.rationale,
+                notes: self.path_notes(p.node),
+            });
+        }
+        alternatives.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (leaf, score) in alternatives {
+            if codes.len() >= self.options.k.max(1) {
+                break;
+            }
+            let n = &self.nodes[self.leaves[leaf].node];
+            if codes.iter().any(|c| c.code == n.code) {
+                continue;
+            }
+            codes.push(CodeResult {
+                code: n.code.clone(),
+                system: "ICD-10-CM".into(),
+                title: n.title.clone(),
+                score: score.clamp(0.0, 1.0),
+                evidence: Vec::new(),
+                primary: false,
+                rationale: "alternative candidate".into(),
+                notes: self.path_notes(self.leaves[leaf].node),
+            });
+        }
+        codes.truncate(
+            self.options
+                .k
+                .max(1)
+                .max(codes.iter().filter(|c| c.primary).count()),
+        );
+        if codes.is_empty() {
+            warnings.push("no codable content found".into());
+        }
+        Coding { codes, warnings }
+    }
+
+    /// The scored query words of a clause: (token, weight) and free tokens (implied).
+    fn query(&self, cw: &[Word]) -> (Vec<(u32, f32)>, Vec<u32>) {
+        let mut q: Vec<(u32, f32)> = Vec::new();
+        let mut free = Vec::new();
+        for w in cw.iter().filter(|w| w.status == Status::Affirmed) {
+            let s = w.norm.as_str();
+            if self.stop.contains(s) || self.neutral.contains(s) {
+                continue;
+            }
+            if LATERAL.contains(&s)
+                && let Some(&u) = self.vocab.get("unilateral")
+            {
+                free.push(u);
+            }
+            if let Some(&id) = self.vocab.get(s)
+                && !q.iter().any(|(t, _)| *t == id)
+            {
+                q.push((id, self.idf[id as usize]));
+                if let Some(alts) = self.syn.get(&id) {
+                    free.extend(alts);
+                }
+            }
+        }
+        free.sort_unstable();
+        free.dedup();
+        (q, free)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn code_clause(
+        &self,
+        q: &[(u32, f32)],
+        free: &[u32],
+        hints: &[usize],
+        adjudicator: Option<&dyn Adjudicator>,
+        context: &str,
+        acc: &mut [f32],
+    ) -> Option<ClauseOutcome> {
+        let scored = self.score_leaves(q, free, hints, acc);
+        let best = scored.first()?;
+        if best.score < self.options.min_score || best.matched_weight < self.options.min_weight {
+            return None;
+        }
+        let scores: HashMap<usize, f32> = scored.iter().map(|s| (s.leaf, s.score)).collect();
+        let (leaf, walk_note) = self.walk(&scores, adjudicator, context);
+        let score = scores.get(&leaf).copied().unwrap_or(best.score);
+        let view = scored
+            .iter()
+            .find(|s| s.leaf == leaf)
+            .map(|s| s.view.clone())
+            .unwrap_or_default();
+        let rationale = format!("matched {view:?}; {walk_note}");
+        let mut alts: Vec<(usize, f32)> = scored
+            .iter()
+            .filter(|s| s.leaf != leaf)
+            .take(self.options.k)
+            .map(|s| (s.leaf, s.score * 0.999))
+            .collect();
+        let mut extra = Vec::new();
+        // "Use additional code" notes on the path: code the clause again inside the referenced
+        // codes (E11.22 -> the stage of chronic kidney disease, N18.-).
+        for r in self.additional_refs(self.leaves[leaf].node) {
+            if let Some(s) = scored.iter().find(|s| {
+                s.leaf != leaf && ref_covers(&r, &self.nodes[self.leaves[s.leaf].node].code)
+            }) && s.prec >= 0.8
+                && s.matched_weight >= self.options.min_weight
+            {
+                extra.push((
+                    s.leaf,
+                    s.prec,
+                    format!(
+                        "matched {:?}; use additional code ({r}) of {}",
+                        s.view, self.nodes[self.leaves[leaf].node].code
+                    ),
+                ));
+            }
+        }
+        alts.retain(|(l, _)| !extra.iter().any(|(e, _, _)| e == l));
+        Some((leaf, score, rationale, alts, extra))
+    }
+
+    fn additional_refs(&self, node: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cur = Some(node);
+        while let Some(n) = cur {
+            if matches!(self.nodes[n].level, IcdLevel::Block | IcdLevel::Chapter) {
+                break;
+            }
+            for note in self.nodes[n]
+                .notes
+                .iter()
+                .filter(|n| n.starts_with("use additional code"))
+            {
+                out.extend(note_refs(note));
+            }
+            cur = self.nodes[n].parent;
+        }
+        out
+    }
+
+    fn score_leaves(
+        &self,
+        q: &[(u32, f32)],
+        free: &[u32],
+        hints: &[usize],
+        acc: &mut [f32],
+    ) -> Vec<Scored> {
+        let total: f32 = q
+            .iter()
+            .filter(|(t, _)| !self.is_number(*t))
+            .map(|(_, w)| w)
+            .sum::<f32>()
+            .max(1e-6);
+        let mut touched: Vec<u32> = Vec::new();
+        for &(t, w) in q {
+            let posting = &self.postings[t as usize];
+            if posting.len() > 30_000 && q.len() > 1 {
+                continue;
+            }
+            let alts: &[u32] = self.syn.get(&t).map_or(&[], |v| v.as_slice());
+            for &li in posting
+                .iter()
+                .chain(alts.iter().flat_map(|a| self.postings[*a as usize].iter()))
+            {
+                let a = &mut acc[li as usize];
+                if *a == 0.0 {
+                    touched.push(li);
+                }
+                *a += w;
+            }
+        }
+        // A leaf matching under 30% of the clause's weight cannot reach a useful score.
+        let floor = 0.3 * total;
+        touched.retain(|li| {
+            let keep = acc[*li as usize] >= floor || q.len() <= 2;
+            if !keep {
+                acc[*li as usize] = 0.0;
+            }
+            keep
+        });
+        let cmp = |a: &u32, b: &u32| {
+            acc[*b as usize]
+                .total_cmp(&acc[*a as usize])
+                .then(
+                    self.leaves[*a as usize]
+                        .all
+                        .len()
+                        .cmp(&self.leaves[*b as usize].all.len()),
+                )
+                .then(a.cmp(b))
+        };
+        // Single words tie a lot (many leaves share them): look further; long clauses less far.
+        let cap = if q.len() <= 2 { 1500usize } else { 500 };
+        if touched.len() > cap {
+            touched.select_nth_unstable_by(cap, cmp);
+            touched[..cap].sort_by(cmp);
+        } else {
+            touched.sort_by(cmp);
+        }
+        let mut out = Vec::new();
+        let mut seen: Vec<u32> = Vec::new();
+        let mut qs: Vec<u32> = q.iter().map(|(t, _)| *t).collect();
+        qs.sort_unstable();
+        for &li in touched.iter().take(cap) {
+            let l = &self.leaves[li as usize];
+            let in_q = |t: &u32| qs.binary_search(t).is_ok() || free.binary_search(t).is_ok();
+            let has = |t: &u32| {
+                l.all.binary_search(t).is_ok()
+                    || self
+                        .syn
+                        .get(t)
+                        .is_some_and(|alts| alts.iter().any(|a| l.all.binary_search(a).is_ok()))
+            };
+            let matched: f32 = q.iter().filter(|(t, _)| has(t)).map(|(_, w)| w).sum();
+            let matched_words: f32 = q
+                .iter()
+                .filter(|(t, _)| !self.is_number(*t) && has(t))
+                .map(|(_, w)| w)
+                .sum();
+            let mut best_pen = f32::MAX;
+            let mut best_view: &str = "";
+            let own = &self.nodes[l.node];
+            let views = l
+                .path
+                .iter()
+                .enumerate()
+                .flat_map(|(k, &p)| self.nodes[p].incl.iter().map(move |v| (v, k)))
+                .chain(std::iter::once((&own.title_view, l.path.len() - 1)));
+            for (v, k) in views {
+                let mut pen = 0.0f32;
+                seen.clear();
+                // The leaf's own title and inclusion terms stand alone; an ancestor's inclusion
+                // term still needs the words that set the leaf apart from its parent.
+                let diff: &[u32] = l.diffs.get(k).map_or(&[], |d| d.as_slice());
+                for t in v.req.iter().chain(diff) {
+                    if !in_q(t) && !seen.contains(t) {
+                        seen.push(*t);
+                        pen += self.idf[*t as usize];
+                    }
+                }
+                for (a, b) in &v.any {
+                    let miss = |side: &Vec<u32>| {
+                        side.iter()
+                            .filter(|t| !in_q(t))
+                            .map(|t| self.idf[*t as usize])
+                            .sum::<f32>()
+                    };
+                    pen += miss(a).min(miss(b));
+                }
+                for t in l
+                    .path
+                    .iter()
+                    .flat_map(|&p| self.nodes[p].title_view.neg.iter())
+                    .chain(&v.neg)
+                {
+                    if qs.binary_search(t).is_ok() && !seen.contains(t) {
+                        seen.push(*t);
+                        pen += self.idf[*t as usize];
+                    }
+                }
+                if pen < best_pen || (pen == best_pen && k + 1 == l.path.len()) {
+                    best_pen = pen;
+                    best_view = &v.text;
+                }
+            }
+            let best_view = best_view.to_string();
+            let qcov = (matched_words / total).min(1.0);
+            let prec = matched / (matched + best_pen).max(1e-6);
+            let mut score = qcov * prec + l.bonus;
+            if hints
+                .iter()
+                .any(|h| l.path.contains(h) || self.is_ancestor(*h, l.node))
+            {
+                score += 0.1;
+            }
+            out.push(Scored {
+                leaf: li as usize,
+                score,
+                matched_weight: matched,
+                prec,
+                view: best_view,
+            });
+        }
+        for li in touched {
+            acc[li as usize] = 0.0;
+        }
+        out.sort_by(|a, b| {
+            b.score.total_cmp(&a.score).then(
+                self.nodes[self.leaves[a.leaf].node]
+                    .code
+                    .cmp(&self.nodes[self.leaves[b.leaf].node].code),
+            )
+        });
+        out
+    }
+
+    fn is_number(&self, t: u32) -> bool {
+        self.numeric.get(t as usize).copied().unwrap_or(false)
+    }
+
+    fn is_ancestor(&self, a: usize, mut n: usize) -> bool {
+        while let Some(p) = self.nodes[n].parent {
+            if p == a {
+                return true;
+            }
+            n = p;
+        }
+        false
+    }
+
+    /// Walks chapter -> block -> category -> ... -> leaf; each node scores as its best leaf;
+    /// the adjudicator is asked where the top children are within the margin.
+    fn walk(
+        &self,
+        scores: &HashMap<usize, f32>,
+        adjudicator: Option<&dyn Adjudicator>,
+        context: &str,
+    ) -> (usize, String) {
+        let mut node_score: HashMap<usize, f32> = HashMap::new();
+        for (&li, &s) in scores {
+            let mut cur = Some(self.leaves[li].node);
+            while let Some(n) = cur {
+                let e = node_score.entry(n).or_insert(f32::MIN);
+                if s > *e {
+                    *e = s;
+                }
+                cur = self.nodes[n].parent;
+            }
+        }
+        let mut level: Vec<(usize, f32)> = node_score
+            .iter()
+            .filter(|(n, _)| self.nodes[**n].parent.is_none())
+            .map(|(n, s)| (*n, *s))
+            .collect();
+        let mut notes = Vec::new();
+        loop {
+            level.sort_by(|a, b| {
+                b.1.total_cmp(&a.1)
+                    .then(self.nodes[a.0].code.cmp(&self.nodes[b.0].code))
+            });
+            let Some(&(mut pick, top)) = level.first() else {
+                break;
+            };
+            if let Some(adj) = adjudicator {
+                let close: Vec<&(usize, f32)> = level
+                    .iter()
+                    .take(5)
+                    .filter(|(_, s)| top - s <= self.options.adjudicate_margin)
+                    .collect();
+                if close.len() > 1 {
+                    let options: Vec<Candidate> = close
+                        .iter()
+                        .map(|(n, s)| Candidate {
+                            code: self.nodes[*n].code.clone(),
+                            title: self.nodes[*n].title.clone(),
+                            score: *s,
+                        })
+                        .collect();
+                    if let Some(i) = adj.choose(context, &options)
+                        && let Some(&&(n, _)) = close.get(i)
+                    {
+                        if n != pick {
+                            notes.push(format!(
+                                "adjudicated {} over {}",
+                                self.nodes[n].code, self.nodes[pick].code
+                            ));
+                        }
+                        pick = n;
+                    }
+                }
+            }
+            if let Some(li) = self.nodes[pick].leaf
+                && scores.contains_key(&li)
+                && self.nodes[pick]
+                    .children
+                    .iter()
+                    .all(|c| !node_score.contains_key(c))
+            {
+                let n = &self.nodes[pick];
+                let note = if notes.is_empty() {
+                    format!("walked to billable {}", n.code)
+                } else {
+                    notes.join("; ")
+                };
+                return (li, note);
+            }
+            level = self.nodes[pick]
+                .children
+                .iter()
+                .filter_map(|c| node_score.get(c).map(|s| (*c, *s)))
+                .collect();
+        }
+        // Unreachable in practice (every scored node leads to a scored leaf); fall back to the best.
+        let best = scores
+            .iter()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(l, _)| *l)
+            .unwrap_or(0);
+        (best, "best leaf".into())
+    }
+
+    fn evidence(&self, cw: &[Word], leaf: usize, chars: &[char]) -> Vec<Evidence> {
+        let l = &self.leaves[leaf];
+        let hits: Vec<&Word> = cw
+            .iter()
+            .filter(|w| {
+                w.status == Status::Affirmed
+                    && self
+                        .vocab
+                        .get(&w.norm)
+                        .is_some_and(|id| l.all.binary_search(id).is_ok())
+            })
+            .collect();
+        let (Some(s), Some(e)) = (
+            hits.iter().map(|w| w.start).min(),
+            hits.iter().map(|w| w.end).max(),
+        ) else {
+            return Vec::new();
+        };
+        vec![Evidence {
+            start: s,
+            end: e,
+            text: chars[s..e].iter().collect(),
+        }]
+    }
+
+    fn path_notes(&self, node: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut cur = Some(node);
+        while let Some(n) = cur {
+            if matches!(self.nodes[n].level, IcdLevel::Block | IcdLevel::Chapter) {
+                break;
+            }
+            for note in &self.nodes[n].notes {
+                if !out.contains(note) {
+                    out.push(note.clone());
+                }
+            }
+            cur = self.nodes[n].parent;
+        }
+        out
+    }
+
+    fn billable(&self, code: &str) -> Option<usize> {
+        self.by_code
+            .get(code)
+            .copied()
+            .filter(|&ix| self.nodes[ix].billable)
+    }
+
+    /// Combination codes the tabular prescribes (diabetes with CKD, hypertension with CKD or
+    /// heart failure, COPD with lower respiratory infection, diabetes with hyperglycemia).
+    fn apply_combinations(&self, problems: &mut Vec<Problem>) {
+        let has = |ps: &Vec<Problem>, pred: &dyn Fn(&str) -> bool| {
+            ps.iter().position(|p| pred(&self.nodes[p.node].code))
+        };
+        let ckd = |c: &str| c.starts_with("N18.");
+        let ckd_late = |c: &str| c == "N18.5" || c == "N18.6";
+        let dm_plain = |c: &str| {
+            ["E08", "E09", "E10", "E11", "E13"]
+                .iter()
+                .any(|p| c.starts_with(p))
+                && (c.ends_with(".9") || c.ends_with(".8"))
+        };
+        // Diabetes + CKD -> E1x.22 (+ N18.x).
+        if let (Some(d), Some(_)) = (has(problems, &dm_plain), has(problems, &ckd)) {
+            let cat = self.nodes[problems[d].node].code[..3].to_string();
+            if let Some(ix) = self.billable(&format!("{cat}.22")) {
+                problems[d].node = ix;
+                problems[d]
+                    .rationale
+                    .push_str("; combined with chronic kidney disease (combination code)");
+            }
+        }
+        // Diabetes + hyperglycemia -> E1x.65.
+        if let (Some(d), Some(h)) = (
+            has(problems, &dm_plain),
+            has(problems, &|c: &str| c == "R73.9"),
+        ) {
+            let cat = self.nodes[problems[d].node].code[..3].to_string();
+            if let Some(ix) = self.billable(&format!("{cat}.65")) {
+                problems[d].node = ix;
+                problems[d]
+                    .rationale
+                    .push_str("; combined with hyperglycemia (combination code)");
+                problems.remove(h);
+            }
+        }
+        // Hypertension + heart failure and/or CKD -> I11/I12/I13.
+        if let Some(h) = has(problems, &|c: &str| c == "I10") {
+            let hf = has(problems, &|c: &str| c.starts_with("I50."));
+            let kd = has(problems, &ckd);
+            let late = has(problems, &ckd_late).is_some();
+            let target = match (hf.is_some(), kd.is_some()) {
+                (true, true) => Some(if late { "I13.2" } else { "I13.0" }),
+                (true, false) => Some("I11.0"),
+                (false, true) => Some(if late { "I12.0" } else { "I12.9" }),
+                _ => None,
+            };
+            if let Some(ix) = target.and_then(|t| self.billable(t)) {
+                problems[h].node = ix;
+                problems[h]
+                    .rationale
+                    .push_str("; hypertension with heart or kidney involvement (combination code)");
+            }
+        }
+        // COPD + pneumonia -> J44.0 (+ the pneumonia).
+        if let (Some(c), Some(_)) = (
+            has(problems, &|c: &str| c == "J44.9"),
+            has(problems, &|c: &str| {
+                c.starts_with("J18.") || c.starts_with("J15.")
+            }),
+        ) && let Some(ix) = self.billable("J44.0")
+        {
+            problems[c].node = ix;
+            problems[c]
+                .rationale
+                .push_str("; COPD with acute lower respiratory infection (combination code)");
+        }
+    }
+
+    /// Two codes where one's excludes1 note names the other cannot be reported together: the
+    /// lower-scored one is dropped (and said in the warnings).
+    fn resolve_excludes1(&self, problems: &mut Vec<Problem>, warnings: &mut Vec<String>) {
+        let mut drop: HashSet<usize> = HashSet::new();
+        for i in 0..problems.len() {
+            for j in 0..problems.len() {
+                if i == j || drop.contains(&i) || drop.contains(&j) {
+                    continue;
+                }
+                let (a, b) = (problems[i].node, problems[j].node);
+                if self.nodes[a].code == self.nodes[b].code {
+                    continue;
+                }
+                if self.excludes(a, &self.nodes[b].code) {
+                    let loser = if problems[i].score >= problems[j].score {
+                        j
+                    } else {
+                        i
+                    };
+                    let winner = if loser == i { j } else { i };
+                    warnings.push(format!(
+                        "{} and {} exclude each other (excludes1); kept {}",
+                        self.nodes[a].code,
+                        self.nodes[b].code,
+                        self.nodes[problems[winner].node].code
+                    ));
+                    drop.insert(loser);
+                }
+            }
+        }
+        let mut k = 0usize;
+        problems.retain(|_| {
+            let keep = !drop.contains(&k);
+            k += 1;
+            keep
+        });
+    }
+
+    fn excludes(&self, node: usize, other: &str) -> bool {
+        let mut cur = Some(node);
+        while let Some(n) = cur {
+            if self.nodes[n].level == IcdLevel::Chapter {
+                break;
+            }
+            for r in &self.nodes[n].excludes1 {
+                if ref_covers(r, other) {
+                    return true;
+                }
+            }
+            cur = self.nodes[n].parent;
+        }
+        false
+    }
+}
+
+fn clause_text(cw: &[Word], chars: &[char]) -> String {
+    match (cw.first(), cw.last()) {
+        (Some(a), Some(b)) if a.start <= b.end && b.end <= chars.len() => {
+            chars[a.start..b.end].iter().collect()
+        }
+        _ => String::new(),
+    }
+}
+
+/// Whether an excludes1 reference ("E11.2", "I10-I16", "N18") covers `code`.
+fn ref_covers(r: &str, code: &str) -> bool {
+    if let Some((a, b)) = r.split_once('-') {
+        let cat = code.get(..3).unwrap_or(code);
+        return a.len() >= 3 && b.len() >= 3 && cat >= &a[..3] && cat <= &b[..3];
+    }
+    code.starts_with(r)
+}
+
+fn note_refs(note: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for group in note.split('(').skip(1) {
+        let Some(inner) = group.split(')').next() else {
+            continue;
+        };
+        for part in inner.split(',') {
+            let p = part
+                .trim()
+                .trim_end_matches(".-")
+                .trim_end_matches('-')
+                .trim_end_matches('.')
+                .to_string();
+            let shape = |s: &str| {
+                s.len() >= 3
+                    && s.as_bytes()[0].is_ascii_uppercase()
+                    && s.as_bytes()[1].is_ascii_digit()
+            };
+            if let Some((a, b)) = p.split_once('-') {
+                if shape(a.trim()) && shape(b.trim()) {
+                    out.push(format!("{}-{}", a.trim(), b.trim().trim_end_matches('.')));
+                }
+            } else if shape(&p) {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+fn notes_of(c: &IcdCode) -> Vec<String> {
+    let mut out = Vec::new();
+    for n in &c.notes.code_first {
+        out.push(format!("code first: {n}"));
+    }
+    for n in &c.notes.use_additional_code {
+        out.push(format!("use additional code: {n}"));
+    }
+    for n in &c.notes.code_also {
+        out.push(format!("code also: {n}"));
+    }
+    out
+}
+
+/// "e11.22" / "E1122" -> "E11.22".
+pub(crate) fn normalise_code(code: &str) -> String {
+    let c: String = code
+        .trim()
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '.')
+        .collect::<String>()
+        .to_ascii_uppercase();
+    if c.len() <= 3 {
+        c
+    } else {
+        format!("{}.{}", &c[..3], &c[3..])
+    }
+}

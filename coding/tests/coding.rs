@@ -1,0 +1,381 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! Coder behaviour on tiny fixtures (a cut-down tabular and a few ATC rows), and the
+//! development-set evaluation on the full data when `CLINRAG_TEST_DATA` names a clinrag home.
+
+use std::path::{Path, PathBuf};
+
+use clinrag_coding::{Adjudicator, AtcCoder, Candidate, FixedChoice, IcdCoder, eval};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn icd() -> IcdCoder {
+    let tab = clinrag_kg::load_icd10cm(&fixture("tabular_small.xml"), None).unwrap();
+    IcdCoder::new(&tab)
+}
+
+fn atc() -> AtcCoder {
+    let atc = clinrag_kg::load_atc(&fixture("atc_small.csv")).unwrap();
+    AtcCoder::new(&atc, None)
+}
+
+fn codes(c: &clinrag_coding::Coding) -> Vec<String> {
+    c.codes.iter().map(|c| c.code.clone()).collect()
+}
+
+fn primaries(c: &clinrag_coding::Coding) -> Vec<String> {
+    c.codes
+        .iter()
+        .filter(|c| c.primary)
+        .map(|c| c.code.clone())
+        .collect()
+}
+
+#[test]
+fn icd_phrases_to_billable_leaves() {
+    let coder = icd();
+    let cases: &[(&str, &str)] = &[
+        ("heart attack", "I21.9"),
+        ("NSTEMI", "I21.4"),
+        ("afib", "I48.91"),
+        ("paroxysmal atrial fibrillation", "I48.0"),
+        ("HTN", "I10"),
+        ("high blood pressure", "I10"),
+        ("T2DM", "E11.9"),
+        ("type 2 diabetes with hyperglycemia", "E11.65"),
+        ("type 1 diabetes", "E10.9"),
+        ("CKD stage 3", "N18.30"),
+        ("sprained right ankle", "S93.401A"),
+        ("fibrillation, atrial", "I48.91"),
+    ];
+    for (text, want) in cases {
+        let c = coder.code(text);
+        assert_eq!(
+            c.codes.first().map(|c| c.code.as_str()),
+            Some(*want),
+            "{text}: {:?}",
+            codes(&c)
+        );
+        for r in &c.codes {
+            let (_, billable) = coder.lookup(&r.code).unwrap();
+            assert!(billable, "{} is not billable", r.code);
+        }
+    }
+}
+
+#[test]
+fn combination_codes_and_notes() {
+    let coder = icd();
+    let c = coder.code("T2DM with CKD");
+    let p = primaries(&c);
+    assert!(p.contains(&"E11.22".to_string()), "{p:?}");
+    assert!(p.contains(&"N18.9".to_string()), "{p:?}");
+    let e = c.codes.iter().find(|c| c.code == "E11.22").unwrap();
+    assert!(
+        e.notes
+            .iter()
+            .any(|n| n.contains("stage of chronic kidney disease")),
+        "{:?}",
+        e.notes
+    );
+    let c = coder.code("HTN and CKD stage 3");
+    assert_eq!(primaries(&c), vec!["I12.9", "N18.30"]);
+}
+
+#[test]
+fn multi_problem_note_with_evidence_spans_and_context() {
+    let coder = icd();
+    let text = "68 yo M with T2DM, HTN, and afib. Denies heart attack. Family history of NSTEMI.";
+    let c = coder.code(text);
+    let p = primaries(&c);
+    assert_eq!(p, vec!["E11.9", "I10", "I48.91"], "{:?}", c);
+    let chars: Vec<char> = text.chars().collect();
+    for r in c.codes.iter().filter(|r| r.primary) {
+        assert!(!r.evidence.is_empty(), "{}", r.code);
+        for e in &r.evidence {
+            assert_eq!(chars[e.start..e.end].iter().collect::<String>(), e.text);
+        }
+        assert!(!r.rationale.is_empty());
+    }
+    assert_eq!(
+        c.codes
+            .iter()
+            .find(|r| r.code == "I48.91")
+            .unwrap()
+            .evidence[0]
+            .text,
+        "afib"
+    );
+    assert!(!p.contains(&"I21.9".to_string()) && !p.contains(&"I21.4".to_string()));
+}
+
+#[test]
+fn bad_input_gives_clear_answers() {
+    let coder = icd();
+    let empty = coder.code("   ");
+    assert!(empty.codes.is_empty());
+    assert!(empty.warnings.iter().any(|w| w.contains("empty")));
+    for text in [
+        "The weather is nice today.",
+        "Der Patient hat seit drei Tagen Kopfschmerzen.",
+        "患者头痛三天",
+        "Denies heart attack.",
+    ] {
+        let c = coder.code(text);
+        assert!(c.codes.is_empty(), "{text}: {:?}", codes(&c));
+        assert!(
+            c.warnings.iter().any(|w| w.contains("no codable content")),
+            "{text}"
+        );
+    }
+    // Hints that do not exist are reported, never returned.
+    let c = coder.code_with("afib", &["X99.999".to_string(), "I48".to_string()], None);
+    assert!(c.warnings.iter().any(|w| w.contains("X99.999")));
+    assert!(c.codes.iter().all(|r| r.code != "X99.999"));
+    assert_eq!(c.codes[0].code, "I48.91");
+    // A 1 MB note: codes found, finishes, spans valid.
+    let mut big = String::new();
+    while big.len() < 1_000_000 {
+        big.push_str("Follow-up visit. Patient reports feeling tired. HTN controlled on meds. ");
+    }
+    let t = std::time::Instant::now();
+    let c = coder.code(&big);
+    assert!(t.elapsed().as_secs() < 30);
+    assert_eq!(primaries(&c), vec!["I10"]);
+    let n = big.chars().count();
+    assert!(c.codes[0].evidence.iter().all(|e| e.end <= n));
+}
+
+struct Recorder(std::sync::Mutex<Vec<Vec<String>>>, usize);
+
+impl Adjudicator for Recorder {
+    fn choose(&self, _context: &str, options: &[Candidate]) -> Option<usize> {
+        self.0
+            .lock()
+            .unwrap()
+            .push(options.iter().map(|o| o.code.clone()).collect());
+        Some(self.1)
+    }
+}
+
+#[test]
+fn adjudicator_only_picks_listed_codes() {
+    let coder = icd();
+    // "atrial fibrillation and flutter": I48.91 and I48.92 are equally supported.
+    for pick in [0usize, 1, 7] {
+        let rec = Recorder(std::sync::Mutex::new(Vec::new()), pick);
+        let c = coder.code_with("atrial fibrillation flutter", &[], Some(&rec));
+        let asked = rec.0.lock().unwrap().clone();
+        assert!(!asked.is_empty(), "the adjudicator was not consulted");
+        let first = &c.codes[0];
+        assert!(
+            coder.lookup(&first.code).unwrap().1,
+            "{} not billable",
+            first.code
+        );
+    }
+    // A fixed choice between two close leaves changes the answer to the listed one.
+    let det = coder.code("atrial fibrillation flutter");
+    let adj0 = coder.code_with("atrial fibrillation flutter", &[], Some(&FixedChoice(0)));
+    let adj1 = coder.code_with("atrial fibrillation flutter", &[], Some(&FixedChoice(1)));
+    assert_eq!(det.codes[0].code, adj0.codes[0].code);
+    assert_ne!(adj0.codes[0].code, adj1.codes[0].code);
+    for c in [&adj0, &adj1] {
+        assert!(
+            ["I48.91", "I48.92", "I48.0"].contains(&c.codes[0].code.as_str()),
+            "{:?}",
+            codes(c)
+        );
+    }
+    // Out-of-range answers are ignored.
+    let adj9 = coder.code_with("atrial fibrillation flutter", &[], Some(&FixedChoice(99)));
+    assert_eq!(adj9.codes[0].code, det.codes[0].code);
+}
+
+#[test]
+fn atc_generic_us_names_misspellings_and_indication() {
+    let coder = atc();
+    let c = coder.code("metformin 500 mg BID");
+    assert_eq!(codes(&c), vec!["A10BA02"]);
+    assert_eq!(c.codes[0].evidence[0].text, "metformin");
+    assert_eq!(coder.code("acetaminophen").codes[0].code, "N02BE01");
+    assert_eq!(coder.code("metformn").codes[0].code, "A10BA02");
+    assert_eq!(coder.code("lisinipril 10 mg").codes[0].code, "C09AA03");
+    let cad = coder.code("aspirin 81 mg daily for CAD, s/p stent");
+    assert_eq!(codes(&cad)[..3], ["B01AC06", "N02BA01", "A01AD05"]);
+    let pain = coder.code("aspirin 650 mg prn for headache");
+    assert_eq!(codes(&pain)[0], "N02BA01");
+    assert!(codes(&pain).contains(&"B01AC06".to_string()));
+    let none = coder.code("no medications, feels well");
+    assert!(none.codes.is_empty());
+    assert!(coder.code("").warnings.iter().any(|w| w.contains("empty")));
+    let neg = coder.code("Allergic to aspirin. Takes lisinopril.");
+    assert_eq!(codes(&neg), vec!["C09AA03"]);
+}
+
+fn data_home() -> Option<PathBuf> {
+    match std::env::var("CLINRAG_TEST_DATA") {
+        Ok(p) if Path::new(&p).join("vocab").exists() => Some(PathBuf::from(p)),
+        _ => {
+            eprintln!(
+                "skipping: set CLINRAG_TEST_DATA=/tmp/clinrag-home to run the development-set evaluation"
+            );
+            None
+        }
+    }
+}
+
+#[test]
+fn dev_set_icd10cm_full_data() {
+    let Some(home) = data_home() else { return };
+    let coder = IcdCoder::load(&home).unwrap();
+    let cases = eval::read_cases(&fixture("dev_icd10cm.jsonl")).unwrap();
+    assert!(cases.len() >= 150);
+    for c in &cases {
+        for g in &c.gold {
+            assert!(
+                coder.lookup(g).is_some_and(|(_, b)| b),
+                "gold {g} is not a billable code"
+            );
+        }
+    }
+    let r = eval::evaluate(&cases, |t| coder.code(t));
+    eprintln!("dev {}", serde_json::to_string_pretty(&r.overall).unwrap());
+    assert!(
+        r.overall.top1 >= 0.90,
+        "ICD-10-CM dev top-1 {:.3} below 0.90",
+        r.overall.top1
+    );
+    assert!(
+        r.overall.top5 >= 0.95,
+        "ICD-10-CM dev top-5 {:.3} below 0.95",
+        r.overall.top5
+    );
+    // The held-out set was never used for tuning: a looser floor.
+    let held = eval::read_cases(&fixture("test_icd10cm.jsonl")).unwrap();
+    for c in &held {
+        for g in &c.gold {
+            assert!(
+                coder.lookup(g).is_some_and(|(_, b)| b),
+                "gold {g} is not a billable code"
+            );
+        }
+    }
+    let r = eval::evaluate(&held, |t| coder.code(t));
+    eprintln!(
+        "held-out {}",
+        serde_json::to_string_pretty(&r.overall).unwrap()
+    );
+    assert!(
+        r.overall.top1 >= 0.65,
+        "ICD-10-CM held-out top-1 {:.3} below 0.65",
+        r.overall.top1
+    );
+}
+
+#[test]
+fn dev_set_atc_full_data() {
+    let Some(home) = data_home() else { return };
+    let coder = AtcCoder::load(&home).unwrap();
+    let cases = eval::read_cases(&fixture("dev_atc.jsonl")).unwrap();
+    for c in &cases {
+        for g in &c.gold {
+            assert!(coder.is_code(g), "gold {g} is not an ATC level-5 code");
+        }
+    }
+    let r = eval::evaluate(&cases, |t| coder.code(t));
+    eprintln!("{}", serde_json::to_string_pretty(&r.by_kind).unwrap());
+    assert!(
+        r.by_kind["generic"].top1 >= 0.95,
+        "ATC generic top-1 {:.3}",
+        r.by_kind["generic"].top1
+    );
+    assert!(
+        r.by_kind["brand"].top1 >= 0.90,
+        "ATC brand top-1 {:.3}",
+        r.by_kind["brand"].top1
+    );
+    let held = eval::read_cases(&fixture("test_atc.jsonl")).unwrap();
+    let r = eval::evaluate(&held, |t| coder.code(t));
+    eprintln!(
+        "held-out {}",
+        serde_json::to_string_pretty(&r.by_kind).unwrap()
+    );
+    assert!(
+        r.overall.top1 >= 0.85,
+        "ATC held-out top-1 {:.3}",
+        r.overall.top1
+    );
+}
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const WORDS: &[&str] = &[
+        "T2DM",
+        "HTN",
+        "afib",
+        "CKD",
+        "stage",
+        "3",
+        "denies",
+        "no",
+        "mother",
+        "heart",
+        "attack",
+        "left",
+        "right",
+        "ankle",
+        "sprain",
+        "type",
+        "1",
+        "2",
+        "with",
+        "and",
+        ",",
+        ".",
+        ";",
+        "é",
+        "患者",
+        "aspirin",
+        "metformn",
+        "pain",
+        "fever",
+        "paroxysmal",
+        "NSTEMI",
+        "hyperglycemia",
+        "family",
+        "history",
+        "of",
+        "\n",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn codes_are_real_and_spans_point_into_the_input(picks in proptest::collection::vec(0..WORDS.len(), 0..40), junk in "\\PC{0,20}") {
+            let coder = icd();
+            let atc = atc();
+            let mut text: String = picks.iter().map(|&i| WORDS[i]).collect::<Vec<_>>().join(" ");
+            text.push_str(&junk);
+            let chars: Vec<char> = text.chars().collect();
+            for c in [coder.code(&text), atc.code(&text)] {
+                for r in &c.codes {
+                    match r.system.as_str() {
+                        "ICD-10-CM" => prop_assert!(coder.lookup(&r.code).is_some_and(|(_, b)| b), "{} not billable", r.code),
+                        _ => prop_assert!(atc.is_code(&r.code), "{} not ATC", r.code),
+                    }
+                    prop_assert!((0.0..=1.0).contains(&r.score));
+                    for e in &r.evidence {
+                        prop_assert!(e.start < e.end && e.end <= chars.len());
+                        prop_assert_eq!(chars[e.start..e.end].iter().collect::<String>(), e.text.clone());
+                    }
+                }
+            }
+        }
+    }
+}
