@@ -197,7 +197,7 @@ mod tests {
                 prop_assert!(c.start >= sec.start && c.end <= sec.end, "chunk crosses its section");
                 let text = char_slice(&d.body, c.start, c.end).unwrap();
                 prop_assert_eq!(text.chars().count(), c.end - c.start);
-                for k in c.start..c.end { covered[k] = true; }
+                covered[c.start..c.end].iter_mut().for_each(|x| *x = true);
             }
             // Every non-space char of every non-title section is in some chunk.
             for s in d.sections.iter().filter(|s| s.name != "title") {

@@ -671,7 +671,11 @@ fn hash_file(path: &Path) -> std::io::Result<String> {
 /// Expands the command-line paths: files as given (an unsupported extension is a failure),
 /// folders walked in name order (unsupported files are listed as skipped), missing paths are
 /// failures.
-fn expand(paths: &[PathBuf]) -> (Vec<(PathBuf, Format, u64)>, Vec<String>, Vec<Failure>) {
+/// Input files with their format and size, folder files skipped for their extension, and
+/// failures.
+type Expanded = (Vec<(PathBuf, Format, u64)>, Vec<String>, Vec<Failure>);
+
+fn expand(paths: &[PathBuf]) -> Expanded {
     let mut files = Vec::new();
     let mut skipped = Vec::new();
     let mut failures = Vec::new();

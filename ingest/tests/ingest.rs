@@ -159,7 +159,7 @@ async fn good_and_bad_inputs() {
     assert_eq!(hits[0].section, "Intro");
 
     // Re-ingest: nothing changes.
-    let r2 = run(&e, &[d.clone()]).await;
+    let r2 = run(&e, std::slice::from_ref(&d)).await;
     assert_eq!(r2.documents_ingested, 0);
     assert!(r2.files_unchanged >= 5);
     // A changed file replaces its documents: PMID:3 dropped, PMID:2 changed.
@@ -221,7 +221,7 @@ async fn recovery_reindexes_what_the_index_lost() {
     let e = env(IngestConfig::default()).await;
     let d = e.root.join("in");
     std::fs::write(d.join("a.xml"), pubmed_xml(&[1, 2])).unwrap();
-    run(&e, &[d.clone()]).await;
+    run(&e, std::slice::from_ref(&d)).await;
     // Simulate a crash after the catalog write but before the index commit: wipe the index.
     let mut w = e.index.writer().unwrap();
     w.delete_all().unwrap();
@@ -251,7 +251,7 @@ async fn a_folder_of_ten_thousand_files() {
         )
         .unwrap();
     }
-    let r = run(&e, &[d.clone()]).await;
+    let r = run(&e, std::slice::from_ref(&d)).await;
     assert!(
         r.failures.is_empty(),
         "{:?}",
@@ -284,7 +284,9 @@ async fn linked_concepts_are_indexed_and_survive_a_rebuild() {
         .with_annotator(std::sync::Arc::new(WordAnnotator));
     let d = e.root.join("in");
     std::fs::write(d.join("a.xml"), pubmed_xml(&[1, 2])).unwrap();
-    ing.ingest(&[d.clone()], &NoProgress).await.unwrap();
+    ing.ingest(std::slice::from_ref(&d), &NoProgress)
+        .await
+        .unwrap();
     let hits = e
         .index
         .chunks_mentioning("TEST:bleeding", Some("bleeding"), 10)

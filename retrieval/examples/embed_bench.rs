@@ -38,7 +38,7 @@ fn main() {
     )
     .unwrap();
     // Warm-up (allocations, thread pool).
-    e.embed(&texts[..texts.len().min(8)].to_vec()).unwrap();
+    e.embed(&texts[..texts.len().min(8)]).unwrap();
     let before = e.stats();
     let t = Instant::now();
     let v = e.embed(&texts).unwrap();

@@ -310,7 +310,7 @@ impl Catalog {
                 .bind(&c.section)
                 .bind(c.start as i64)
                 .bind(c.end as i64)
-                .bind(linked.map_or_else(|| "[]".to_owned(), |v| json(v)))
+                .bind(linked.map_or_else(|| "[]".to_owned(), json))
                 .execute(&mut *tx)
                 .await?;
             }

@@ -135,10 +135,13 @@ pub enum SearchError {
     NoVectors,
 }
 
+/// The embedder and vector index behind dense search.
+type DenseParts = (Arc<dyn Embedder>, Arc<RwLock<dyn VectorIndex>>);
+
 /// Searches the keyword index, the vector index or both.
 pub struct HybridSearcher {
     keyword: KeywordIndex,
-    dense: Option<(Arc<dyn Embedder>, Arc<RwLock<dyn VectorIndex>>)>,
+    dense: Option<DenseParts>,
     reranker: Arc<dyn Reranker>,
     /// Fusion parameters.
     pub config: FusionConfig,

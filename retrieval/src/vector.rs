@@ -103,7 +103,7 @@ impl ChunkPayload {
                 return false;
             }
         }
-        filter.sources.is_empty() || filter.sources.iter().any(|s| *s == self.source)
+        filter.sources.is_empty() || filter.sources.contains(&self.source)
     }
 
     /// The citation-carrying hit for this payload at `rank` with `score`.

@@ -160,7 +160,7 @@ fn pooling_matches_a_direct_forward_pass() {
         .unwrap()
         .to_vec3::<f32>()
         .unwrap();
-    let mut mean = vec![0f32; 16];
+    let mut mean = [0f32; 16];
     for tok in &h[0] {
         for (m, x) in mean.iter_mut().zip(tok) {
             *m += x / 6.0;

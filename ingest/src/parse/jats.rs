@@ -77,10 +77,10 @@ pub(super) fn parse(
                     _ => {}
                 }
             }
-            "article-title" if in_front && stack.iter().any(|s| s == "title-group") => {
-                if title.is_empty() {
-                    title = text(&mut x)?;
-                }
+            "article-title"
+                if in_front && title.is_empty() && stack.iter().any(|s| s == "title-group") =>
+            {
+                title = text(&mut x)?;
             }
             "journal-title" if in_front => {
                 let v = text(&mut x)?;
