@@ -143,3 +143,13 @@ pub fn read_batch(
     }
     Ok(out)
 }
+
+/// The `{"id", "error"}` line for a batch line (0-based `n`) that is not a valid request: the
+/// `id` is kept when the line is JSON with one, so callers can match answers to requests.
+pub fn bad_batch_line(line: &str, n: usize, err: impl std::fmt::Display) -> serde_json::Value {
+    let id = serde_json::from_str::<serde_json::Value>(line)
+        .ok()
+        .and_then(|v| v.get("id").cloned())
+        .unwrap_or(serde_json::Value::Null);
+    serde_json::json!({ "id": id, "error": format!("line {}: not a request: {err}", n + 1) })
+}

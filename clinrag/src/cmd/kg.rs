@@ -463,13 +463,7 @@ fn run_batch(graph: &Arc<ConceptGraph>, path: &Path) -> anyhow::Result<ExitCode>
                 }
                 Err(e) => json!({ "id": r.id, "error": format!("{e:#}") }),
             },
-            Err(e) => {
-                let id = serde_json::from_str::<Value>(&line)
-                    .ok()
-                    .and_then(|v| v.get("id").cloned())
-                    .unwrap_or(Value::Null);
-                json!({ "id": id, "error": format!("line {}: not a request: {e}", n + 1) })
-            }
+            Err(e) => crate::store::bad_batch_line(&line, n, e),
         };
         writeln!(out, "{v}")?;
     }

@@ -363,11 +363,7 @@ fn run_batch(
             },
             Err(e) => {
                 failed += 1;
-                let id = serde_json::from_str::<serde_json::Value>(&line)
-                    .ok()
-                    .and_then(|v| v.get("id").cloned())
-                    .unwrap_or(serde_json::Value::Null);
-                serde_json::json!({ "id": id, "error": format!("line {}: not a request: {e}", n + 1) })
+                crate::store::bad_batch_line(&line, n, e)
             }
         };
         writeln!(out, "{v}")?;
