@@ -1,10 +1,11 @@
 //! The `clinrag bench llm` measurement without the binary, plus the llama.cpp baseline in the
 //! same run: `cargo run --release --example bench -- MODEL [--threads N] [--requantize q8_0|q4_0|off]
-//! [--runs 3] [--max-tokens 128] [--baseline PYTHON]` (prints one JSON object).
+//! [--runs 3] [--max-tokens 128] [--baseline PYTHON] [--cuda ORDINAL]` (prints one JSON object).
+//! `--cuda` needs a `--features cuda` build; `scripts/gpu-bench.sh` builds and runs it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use clinrag_llm_runtime::bench::{self, BenchOptions};
-use clinrag_llm_runtime::{LocalConfig, LocalModel, Requantize};
+use clinrag_llm_runtime::{DeviceKind, LocalConfig, LocalModel, Requantize};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -29,6 +30,9 @@ fn main() {
         Some("q4_0") => Requantize::Q4_0,
         _ => Requantize::Q8_0,
     };
+    let device = arg(&args, "--cuda")
+        .and_then(|d| d.parse().ok())
+        .map_or(DeviceKind::Cpu, DeviceKind::Cuda);
     let opts = BenchOptions {
         runs: arg(&args, "--runs")
             .and_then(|r| r.parse().ok())
@@ -43,6 +47,7 @@ fn main() {
         &LocalConfig {
             threads,
             requantize,
+            device,
             ..LocalConfig::default()
         },
     )
@@ -58,6 +63,7 @@ fn main() {
     let mut out = serde_json::to_value(&report).unwrap();
     out["threads"] = n.into();
     out["requantize"] = format!("{requantize:?}").into();
+    out["device"] = format!("{device:?}").into();
     out["model_bytes"] = bytes.into();
     out["read_bandwidth_gb_s"] = bw.into();
     out["decode_limit_tok_s"] = (bw * 1e9 / bytes.max(1) as f64).into();
