@@ -1,1 +1,33 @@
-//! placeholder
+//! Agents of clinrag: question answering with mechanically verified citations, extractive
+//! summaries, the `Tool` trait and its tools over retrieval, the concept graph, coding and
+//! phenotype ranking, and a budgeted agent loop over a [`clinrag_llm_runtime::ChatModel`].
+//!
+//! Correctness never depends on the model: answers are built from retrieved text and checked by
+//! [`Verifier`]; the model only chooses (constrained choice) or drafts (constrained JSON) and
+//! whatever it produces is checked before it reaches the user.
+
+mod agent;
+pub mod code_check;
+mod diagnose;
+mod error;
+pub mod prompts;
+mod qa;
+pub mod route;
+mod scripted;
+pub mod text;
+pub mod tools;
+mod verify;
+
+pub use agent::{AgentEvent, AgentLoop, AgentOutcome, Budget, StopReason, TraceStep};
+pub use diagnose::{Diagnoser, Diagnosis, DiffItem};
+pub use error::{AgentError, Result};
+pub use qa::{
+    Answer, AskEvent, AskRequest, Asker, AskerConfig, ExpandFn, Searched, StageTimings, Style,
+    SummarizeRequest, SummarySource,
+};
+pub use route::{Route, route, route_rules};
+pub use scripted::ScriptedModel;
+pub use tools::{DynTool, Tool, ToolError, Toolbox};
+pub use verify::{
+    AnswerSentence, Citation, DraftSentence, MIN_SUPPORT, Passage, Rejection, Removed, Verifier,
+};

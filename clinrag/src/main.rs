@@ -2,6 +2,7 @@
 
 mod cmd;
 mod global;
+mod serve;
 mod store;
 
 use std::process::ExitCode;
@@ -49,6 +50,16 @@ enum Command {
     Code(cmd::code::Args),
     /// Chat with the local model (or an OpenAI-compatible server); the answer streams to the terminal.
     Chat(cmd::chat::Args),
+    /// Answer a question from the literature; every sentence cites a verified passage (or abstains).
+    Ask(cmd::ask::Args),
+    /// Summarize stored documents or a note; every sentence cites its source span.
+    Summarize(cmd::summarize::Args),
+    /// A differential diagnosis for a case description, with evidence for and against each item.
+    Diagnose(cmd::diagnose::Args),
+    /// Serve the HTTP API and the web page (localhost by default).
+    Serve(cmd::serve::Args),
+    /// Bearer tokens for `clinrag serve`: create, list, revoke.
+    Token(cmd::token::Args),
     /// Benchmarks (figures for BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -111,6 +122,11 @@ async fn run(g: &Global, command: Command) -> anyhow::Result<ExitCode> {
         Command::Rare(a) => cmd::rare::run(g, a).await,
         Command::Code(a) => cmd::code::run(g, a).await,
         Command::Chat(a) => cmd::chat::run(g, a).await,
+        Command::Ask(a) => cmd::ask::run(g, a).await,
+        Command::Summarize(a) => cmd::summarize::run(g, a).await,
+        Command::Diagnose(a) => cmd::diagnose::run(g, a).await,
+        Command::Serve(a) => cmd::serve::run(g, a).await,
+        Command::Token(a) => cmd::token::run(g, a).await,
         Command::Bench(BenchCommand::Llm(a)) => cmd::bench_llm::run(g, a).await,
         Command::Bench(BenchCommand::Rare(a)) => cmd::bench_rare::run(g, a).await,
     }

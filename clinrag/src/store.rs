@@ -6,7 +6,8 @@ use clinrag_ingest::{IngestConfig, Ingestor};
 use std::sync::{Arc, RwLock};
 
 use clinrag_retrieval::embed::{BertEmbedder, BertOptions, Embedder};
-use clinrag_retrieval::vector::{FlatIndex, VectorIndex, sync_from_catalog};
+use clinrag_retrieval::openai_embed::{OpenAiEmbedConfig, OpenAiEmbedder};
+use clinrag_retrieval::vector::{FlatIndex, VectorIndex, open_index, sync_from_catalog};
 use clinrag_retrieval::{Catalog, HybridSearcher, KeywordIndex};
 
 use crate::Global;
@@ -37,9 +38,16 @@ pub const VECTOR_DIR: &str = "index/vectors";
 /// Folder of the embedding model inside the home folder.
 pub const EMBED_MODEL_DIR: &str = "models/all-minilm-l6-v2";
 
-/// Loads the embedding model when it is installed (`None` when its folder is absent; an error
-/// when it is there but incomplete or corrupt).
-pub fn embedder(g: &Global) -> anyhow::Result<Option<Arc<BertEmbedder>>> {
+/// The sentence embedder: an OpenAI-compatible endpoint when `CLINRAG_EMBED_BASE_URL` is set
+/// (model from `CLINRAG_EMBED_MODEL`, key from `CLINRAG_EMBED_API_KEY`), else the local model
+/// when it is installed (`None` when its folder is absent; an error when it is there but
+/// incomplete or corrupt).
+pub fn embedder(g: &Global) -> anyhow::Result<Option<Arc<dyn Embedder>>> {
+    if let Some(cfg) = OpenAiEmbedConfig::from_env()? {
+        let e = OpenAiEmbedder::connect(cfg)
+            .context("cannot use the embeddings endpoint of CLINRAG_EMBED_BASE_URL")?;
+        return Ok(Some(Arc::new(e)));
+    }
     let dir = g.path(EMBED_MODEL_DIR);
     if !dir.is_dir() {
         return Ok(None);
@@ -50,25 +58,76 @@ pub fn embedder(g: &Global) -> anyhow::Result<Option<Arc<BertEmbedder>>> {
     )?)))
 }
 
-/// The searcher: BM25, plus dense and hybrid modes when the vector index and the model exist.
+/// The URL of the Qdrant server from the environment (`CLINRAG_QDRANT_URL`), if set.
+pub fn qdrant_url_from_env() -> Option<String> {
+    std::env::var("CLINRAG_QDRANT_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Opens the vector index of the home folder for `embedder`: a collection on the Qdrant server
+/// at `qdrant_url` when given, else the implementation recorded in `index/vectors/meta.json`
+/// (a new folder gets the build's default: qdrant-edge with that feature, else flat).
+pub fn vector_index(
+    g: &Global,
+    embedder: &dyn Embedder,
+    qdrant_url: Option<&str>,
+) -> anyhow::Result<Box<dyn VectorIndex>> {
+    let dir = g.path(VECTOR_DIR);
+    match qdrant_url {
+        Some(url) => open_server(&dir, embedder, url),
+        None => Ok(open_index(&dir, embedder.name(), embedder.dim(), None)?),
+    }
+}
+
+#[cfg(feature = "qdrant-server")]
+fn open_server(
+    dir: &std::path::Path,
+    e: &dyn Embedder,
+    url: &str,
+) -> anyhow::Result<Box<dyn VectorIndex>> {
+    use clinrag_retrieval::qdrant_server::{ServerIndex, ServerOptions};
+    let idx = ServerIndex::open(dir, e.name(), e.dim(), ServerOptions::from_env(url))
+        .with_context(|| format!("cannot use the Qdrant server at {url}"))?;
+    Ok(Box::new(idx))
+}
+
+#[cfg(not(feature = "qdrant-server"))]
+fn open_server(
+    _dir: &std::path::Path,
+    _e: &dyn Embedder,
+    url: &str,
+) -> anyhow::Result<Box<dyn VectorIndex>> {
+    anyhow::bail!(
+        "a Qdrant server ({url}, from --qdrant-url or CLINRAG_QDRANT_URL) was given, but this clinrag was built without the `qdrant-server` feature (cargo build --release --features qdrant-server)"
+    )
+}
+
+/// The searcher: BM25, plus dense and hybrid modes when the vector index and the model exist
+/// (the Qdrant server from `CLINRAG_QDRANT_URL` when set).
 pub fn searcher(g: &Global) -> anyhow::Result<HybridSearcher> {
+    searcher_at(g, qdrant_url_from_env().as_deref())
+}
+
+/// [`searcher`] with the vectors on the Qdrant server at `qdrant_url` when given.
+pub fn searcher_at(g: &Global, qdrant_url: Option<&str>) -> anyhow::Result<HybridSearcher> {
     let s = HybridSearcher::new(keyword(g)?);
-    let vdir = g.path(VECTOR_DIR);
-    if !FlatIndex::exists(&vdir) {
+    if !FlatIndex::exists(&g.path(VECTOR_DIR)) {
         return Ok(s);
     }
     let Some(e) = embedder(g)? else {
         return Ok(s);
     };
-    let idx = FlatIndex::open(&vdir, e.name(), e.dim())?;
+    let idx = vector_index(g, e.as_ref(), qdrant_url)?;
     let idx: Arc<RwLock<dyn VectorIndex>> = Arc::new(RwLock::new(idx));
     Ok(s.with_dense(e, idx))
 }
 
 /// Keeps the vector index in line with the catalog after each ingest run and recovery.
 struct VectorSync {
-    embedder: Arc<BertEmbedder>,
-    dir: std::path::PathBuf,
+    embedder: Arc<dyn Embedder>,
+    g: Global,
+    qdrant_url: Option<String>,
 }
 
 impl clinrag_ingest::DerivedIndex for VectorSync {
@@ -78,21 +137,17 @@ impl clinrag_ingest::DerivedIndex for VectorSync {
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + 'a>>
     {
         Box::pin(async move {
-            let mut idx = FlatIndex::open(&self.dir, self.embedder.name(), self.embedder.dim())
-                .map_err(|e| e.to_string())?;
-            let r = sync_from_catalog(catalog, self.embedder.clone(), &mut idx, 256, &|n| {
+            let mut idx = vector_index(&self.g, self.embedder.as_ref(), self.qdrant_url.as_deref())
+                .map_err(|e| format!("{e:#}"))?;
+            let kind = idx.meta().kind.clone();
+            let r = sync_from_catalog(catalog, self.embedder.clone(), &mut *idx, 256, &|n| {
                 tracing::debug!("embedded {n} documents");
             })
             .await
             .map_err(|e| e.to_string())?;
-            let st = self.embedder.stats();
             Ok(format!(
-                "vectors: {} documents ({} chunks) embedded, {} removed in {:.1} s; {} inputs truncated so far",
-                r.embedded_documents,
-                r.embedded_chunks,
-                r.removed_documents,
-                r.seconds,
-                st.truncated
+                "vectors ({kind}): {} documents ({} chunks) embedded, {} removed in {:.1} s",
+                r.embedded_documents, r.embedded_chunks, r.removed_documents, r.seconds,
             ))
         })
     }
@@ -102,6 +157,16 @@ impl clinrag_ingest::DerivedIndex for VectorSync {
 /// exists; `embed` creates it (embedding is opt-in: on this CPU it costs minutes per thousand
 /// documents, see BENCHMARKS.md).
 pub async fn ingestor(g: &Global, cfg: IngestConfig, embed: bool) -> anyhow::Result<Ingestor> {
+    ingestor_at(g, cfg, embed, qdrant_url_from_env().as_deref()).await
+}
+
+/// [`ingestor`] with the vectors on the Qdrant server at `qdrant_url` when given.
+pub async fn ingestor_at(
+    g: &Global,
+    cfg: IngestConfig,
+    embed: bool,
+    qdrant_url: Option<&str>,
+) -> anyhow::Result<Ingestor> {
     let ing = Ingestor::new(catalog(g).await?, keyword(g)?, cfg);
     if !embed && !FlatIndex::exists(&g.path(VECTOR_DIR)) {
         return Ok(ing);
@@ -109,7 +174,8 @@ pub async fn ingestor(g: &Global, cfg: IngestConfig, embed: bool) -> anyhow::Res
     Ok(match embedder(g)? {
         Some(embedder) => ing.with_derived(Arc::new(VectorSync {
             embedder,
-            dir: g.path(VECTOR_DIR),
+            g: g.clone(),
+            qdrant_url: qdrant_url.map(ToOwned::to_owned),
         })),
         None => ing,
     })

@@ -182,3 +182,140 @@ fn killed_ingest_leaves_a_consistent_store() {
     ));
     assert_eq!(r["documents_ingested"], 0);
 }
+
+/// A local server speaking the OpenAI embeddings wire format (`POST /v1/embeddings`): each
+/// input becomes a deterministic 16-dimensional bag-of-words vector. Returns the base URL.
+fn embeddings_server() -> String {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}/v1", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for sock in listener.incoming() {
+            let Ok(sock) = sock else { continue };
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(sock.try_clone().unwrap());
+                let mut w = sock;
+                loop {
+                    let mut len = 0usize;
+                    let mut line = String::new();
+                    let mut first = true;
+                    loop {
+                        line.clear();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if first {
+                            first = false;
+                            assert!(line.starts_with("POST "), "{line}");
+                        }
+                        let l = line.to_ascii_lowercase();
+                        if let Some(v) = l.strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap();
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let mut body = vec![0u8; len];
+                    r.read_exact(&mut body).unwrap();
+                    let req: Value = serde_json::from_slice(&body).unwrap();
+                    let data: Vec<Value> = req["input"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .enumerate()
+                        .map(|(i, t)| {
+                            let mut v = vec![0.1f32; 16];
+                            for word in t.as_str().unwrap().split_whitespace() {
+                                let h = word.bytes().fold(7u64, |h, b| {
+                                    h.wrapping_mul(31).wrapping_add(u64::from(b))
+                                });
+                                v[(h % 16) as usize] += 1.0;
+                            }
+                            serde_json::json!({"object": "embedding", "index": i, "embedding": v})
+                        })
+                        .collect();
+                    let out = serde_json::json!({
+                        "object": "list", "model": req["model"], "data": data,
+                        "usage": {"prompt_tokens": 1, "total_tokens": 1}
+                    })
+                    .to_string();
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                        out.len()
+                    );
+                    if w.write_all(head.as_bytes()).is_err() || w.write_all(out.as_bytes()).is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    base
+}
+
+/// As above with `ingest --embed`: the vector index (the build's default kind, written in the
+/// same run through an OpenAI-compatible endpoint) stays consistent with the catalog and the
+/// keyword index across SIGKILLs: the final run leaves nothing to embed or remove, and dense
+/// search answers.
+#[test]
+fn killed_ingest_with_vectors_leaves_a_consistent_store() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    let n = 3_000;
+    let src = corpus(t.path(), n);
+    let base = embeddings_server();
+    let run = |extra: &[&str]| {
+        let mut c = Command::new(bin());
+        c.env("CLINRAG_HOME", &home)
+            .env_remove("CLINRAG_DATABASE_URL")
+            .env_remove("CLINRAG_QDRANT_URL")
+            .env("CLINRAG_EMBED_BASE_URL", &base)
+            .env("CLINRAG_EMBED_MODEL", "hash-16")
+            .args(["ingest", "--no-link", "--embed", src.to_str().unwrap()])
+            .args(extra);
+        c
+    };
+    for delay_ms in [300u64, 900, 1500, 2500, 3500, 5000] {
+        let mut child = run(&["--json"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let o = run(&["--json"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let c = json(&clinrag(&home, &["check", "--json"]));
+    assert_eq!(c["consistent"], true, "{c}");
+    assert_eq!(c["report"]["catalog_documents"], n);
+    // One more run: vectors already match the catalog document for document.
+    let o = run(&["-v"]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains(": 0 documents (0 chunks) embedded, 0 removed"),
+        "vectors not in line with the catalog: {err}"
+    );
+    let o = Command::new(bin())
+        .env("CLINRAG_HOME", &home)
+        .env("CLINRAG_EMBED_BASE_URL", &base)
+        .env("CLINRAG_EMBED_MODEL", "hash-16")
+        .args([
+            "search",
+            "--json",
+            "--mode",
+            "dense",
+            "--k",
+            "5",
+            "fever cough lobe 3",
+        ])
+        .output()
+        .unwrap();
+    let hits = json(&o);
+    let hits = hits["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 5, "{hits:?}");
+}

@@ -13,14 +13,19 @@ fn main() {
             .unwrap_or("/tmp/clinrag-home"),
     );
     let t = Instant::now();
-    let mut icd = clinrag_coding::IcdCoder::load(home).unwrap();
+    let (mut icd, source) = clinrag_coding::IcdCoder::load_cached(home).unwrap();
     if std::env::var_os("CODING_NO_LEXICON").is_some() {
         icd.options.lexicon = false;
         eprintln!("lexicon off (ablation)");
     }
+    if std::env::var_os("CODING_NO_LAY").is_some() {
+        icd.options.lay_terms = false;
+        eprintln!("HPO lay terms off (ablation)");
+    }
     eprintln!(
-        "ICD-10-CM coder: {} billable leaves, loaded in {:.2?}",
+        "ICD-10-CM coder: {} billable leaves, {} HPO lay terms, loaded in {:.2?} ({source:?})",
         icd.leaf_count(),
+        icd.lay_term_count(),
         t.elapsed()
     );
     let t = Instant::now();

@@ -39,6 +39,8 @@ pub struct Word {
     pub clause: u32,
     /// Whether the word came from the lexicon.
     pub rewritten: bool,
+    /// Whether the word was written in upper case (abbreviations).
+    pub upper: bool,
 }
 
 /// A lexicon entry: pattern words, replacement words, upper case required.
@@ -268,6 +270,7 @@ pub fn analyse_with(text: &str, lexicon: bool) -> Vec<Word> {
                             sentence: 0,
                             clause: 0,
                             rewritten: true,
+                            upper: false,
                         });
                         out_breaks.push(if k == 0 {
                             std::mem::replace(&mut pending, Break::None).max(breaks[i])
@@ -291,6 +294,7 @@ pub fn analyse_with(text: &str, lexicon: bool) -> Vec<Word> {
                 sentence: 0,
                 clause: 0,
                 rewritten: false,
+                upper: t.upper,
             });
             out_breaks.push(std::mem::replace(&mut pending, Break::None).max(breaks[i]));
             i += 1;

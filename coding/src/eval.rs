@@ -63,6 +63,9 @@ pub struct Scores {
     pub category: f64,
     /// Mean latency per case, milliseconds.
     pub mean_ms: f64,
+    /// Median latency, milliseconds.
+    #[serde(default)]
+    pub p50_ms: f64,
     /// 95th percentile latency, milliseconds.
     pub p95_ms: f64,
 }
@@ -91,17 +94,20 @@ impl Acc {
     fn scores(&mut self) -> Scores {
         let n = self.n.max(1) as f64;
         self.ms.sort_by(f64::total_cmp);
-        let p95 = self
-            .ms
-            .get(((self.ms.len() as f64 * 0.95).ceil() as usize).saturating_sub(1))
-            .copied()
-            .unwrap_or(0.0);
+        let pct = |p: f64| {
+            self.ms
+                .get(((self.ms.len() as f64 * p).ceil() as usize).saturating_sub(1))
+                .copied()
+                .unwrap_or(0.0)
+        };
+        let (p50, p95) = (pct(0.5), pct(0.95));
         Scores {
             n: self.n,
             top1: self.top1 / n,
             top5: self.top5 / n,
             category: self.cat / n,
             mean_ms: self.ms.iter().sum::<f64>() / n,
+            p50_ms: p50,
             p95_ms: p95,
         }
     }

@@ -8,10 +8,14 @@ use std::path::Path;
 
 use clinrag_kg::{Icd10cm, IcdCode, IcdLevel, load_icd10cm, tokenize};
 
+use serde::{Deserialize, Serialize};
+
 use crate::adjudicate::{Adjudicator, Candidate};
 use crate::context::{Status, Word, analyse_with};
 use crate::error::{CodingError, Result};
+use crate::lay::{HPO_PATH, LayTerms};
 use crate::lexicon::LATERAL;
+use crate::snapshot;
 use crate::{CodeResult, Coding, Evidence, cut_input};
 
 /// Where the tabular and the code list live under a clinrag home.
@@ -32,6 +36,9 @@ pub struct IcdOptions {
     pub adjudicate_margin: f32,
     /// Rewrite abbreviations and lay terms (off only to measure what the lexicon brings).
     pub lexicon: bool,
+    /// Also read each clause with the HPO lay terms and abbreviations rewritten, keeping the
+    /// better-coding reading (off only for ablation).
+    pub lay_terms: bool,
 }
 
 impl Default for IcdOptions {
@@ -42,6 +49,7 @@ impl Default for IcdOptions {
             min_weight: 1.5,
             adjudicate_margin: 0.08,
             lexicon: true,
+            lay_terms: true,
         }
     }
 }
@@ -173,7 +181,14 @@ const NEUTRAL: &[&str] = &[
     "type",
     "uncomplicated",
     "nos",
+    "region",
 ];
+
+/// "nonrheumatic", "nontraumatic", "noninfective": a title word saying what the condition is
+/// not; text that does not mention it is consistent with it, so it costs a fifth of its idf.
+fn is_negative_qualifier(w: &str) -> bool {
+    w.len() >= 7 && w.starts_with("non") && w.bytes().all(|b| b.is_ascii_alphabetic())
+}
 
 /// Words that "unspecified" makes optional ("unspecified organism", "unspecified site").
 const DEFAULTABLE: &[&str] = &[
@@ -222,6 +237,42 @@ const DEFAULTABLE: &[&str] = &[
     "lower",
 ];
 
+/// The cache key of a query.
+fn query_key(q: &[(u32, f32)], free: &[u32], negq: &[(u32, f32)]) -> Vec<u32> {
+    q.iter()
+        .map(|(t, _)| *t)
+        .chain(free.iter().map(|t| t | 0x8000_0000))
+        .chain(negq.iter().map(|(t, _)| t | 0x4000_0000))
+        .collect()
+}
+
+/// Words a body part implies in the tabular's wording ("wrist" -> "upper limb"): free tokens,
+/// so a title saying them costs nothing, but they add no coverage.
+const IMPLIED: &[(&str, &[&str])] = &[
+    ("wrist", &["upper", "limb", "extremity"]),
+    ("hand", &["upper", "limb", "extremity"]),
+    ("finger", &["upper", "limb", "extremity", "hand"]),
+    ("thumb", &["upper", "limb", "extremity", "hand"]),
+    ("forearm", &["upper", "limb", "extremity", "arm"]),
+    ("elbow", &["upper", "limb", "extremity", "arm"]),
+    ("arm", &["upper", "limb", "extremity"]),
+    ("shoulder", &["upper", "limb", "extremity"]),
+    ("ankle", &["lower", "limb", "extremity", "foot"]),
+    ("foot", &["lower", "limb", "extremity", "ankle"]),
+    ("toe", &["lower", "limb", "extremity", "foot"]),
+    ("knee", &["lower", "limb", "extremity", "leg"]),
+    ("leg", &["lower", "limb", "extremity"]),
+    ("thigh", &["lower", "limb", "extremity", "leg"]),
+    ("calf", &["lower", "limb", "extremity", "leg"]),
+    ("shin", &["lower", "limb", "extremity", "leg"]),
+];
+
+/// What the index build depends on besides the source files (part of the snapshot key).
+fn index_config_text() -> String {
+    // Bump the leading tag when `view` or the leaf construction changes.
+    format!("index-3 {STOP:?}{NEUTRAL:?}{DEFAULTABLE:?}{SYNONYMS:?}")
+}
+
 /// Query words and the title words that may stand for them (either counts as a match).
 const SYNONYMS: &[(&str, &[&str])] = &[
     ("leg", &["limb", "extremity"]),
@@ -241,16 +292,26 @@ const SYNONYMS: &[(&str, &[&str])] = &[
     ("vein", &["venous"]),
     ("venous", &["vein"]),
     ("wrist", &["hand", "limb"]),
+    ("toe", &["foot"]),
+    ("finger", &["hand"]),
     ("cancer", &["malignant", "neoplasm"]),
     ("tumor", &["neoplasm"]),
     ("hypertension", &["hypertensive"]),
     ("hypertensive", &["hypertension"]),
     ("diabetes", &["diabetic"]),
     ("diabetic", &["diabetes"]),
+    // Body parts in plain words and the adjectives of the tabular.
+    ("neck", &["cervical"]),
+    ("chest", &["thoracic"]),
+    ("brain", &["cerebral"]),
+    ("nose", &["nasal"]),
+    ("bowel", &["intestinal", "intestine"]),
+    ("gut", &["intestinal", "intestine"]),
+    ("womb", &["uterus", "uterine"]),
 ];
 
-#[derive(Debug, Clone, Default)]
-struct View {
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub(crate) struct View {
     /// Words the text must have (a missing one costs its idf).
     req: Vec<u32>,
     /// Nonessential modifiers and neutral words (credit when present, no cost when absent).
@@ -262,8 +323,8 @@ struct View {
     text: String,
 }
 
-#[derive(Debug, Clone)]
-struct Node {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Node {
     code: String,
     title: String,
     level: IcdLevel,
@@ -277,8 +338,8 @@ struct Node {
     leaf: Option<usize>,
 }
 
-#[derive(Debug, Clone)]
-struct Leaf {
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Leaf {
     node: usize,
     /// Path from the category down to the leaf.
     path: Vec<usize>,
@@ -297,10 +358,54 @@ pub struct IcdCoder {
     postings: Vec<Vec<u32>>,
     numeric: Vec<bool>,
     syn: HashMap<u32, Vec<u32>>,
+    lay: LayTerms,
+    /// Words some title or inclusion term puts after "without" (derived, not stored).
+    negatable: Vec<bool>,
+    /// Negative qualifiers ("nonrheumatic"), by token (derived, not stored).
+    soft: Vec<bool>,
     stop: HashSet<&'static str>,
     neutral: HashSet<&'static str>,
     /// Tunables.
     pub options: IcdOptions,
+}
+
+/// The index of an [`IcdCoder`] as stored in its snapshot (borrowed for writing).
+#[derive(Serialize)]
+pub(crate) struct IndexRef<'a> {
+    nodes: &'a [Node],
+    by_code: &'a HashMap<String, usize>,
+    vocab: &'a HashMap<String, u32>,
+    idf: &'a [f32],
+    leaves: &'a [Leaf],
+    postings: &'a [Vec<u32>],
+    numeric: &'a [bool],
+    syn: &'a HashMap<u32, Vec<u32>>,
+    lay: &'a LayTerms,
+}
+
+/// The index of an [`IcdCoder`] as read back from its snapshot.
+#[derive(Deserialize)]
+pub(crate) struct Index {
+    nodes: Vec<Node>,
+    by_code: HashMap<String, usize>,
+    vocab: HashMap<String, u32>,
+    idf: Vec<f32>,
+    leaves: Vec<Leaf>,
+    postings: Vec<Vec<u32>>,
+    numeric: Vec<bool>,
+    syn: HashMap<u32, Vec<u32>>,
+    lay: LayTerms,
+}
+
+/// How [`IcdCoder::load_cached`] got its index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexSource {
+    /// Read from the snapshot (`coding/icd10cm.bin` under the home).
+    Snapshot,
+    /// Built from the tabular and written to the snapshot.
+    BuiltAndSaved,
+    /// Built from the tabular; the snapshot could not be written (the reason).
+    BuiltNotSaved(String),
 }
 
 struct Scored {
@@ -359,10 +464,26 @@ fn title_pieces(title: &str) -> Vec<(String, bool)> {
 }
 
 impl IcdCoder {
-    /// Loads the tabular of a clinrag home (`vocab/icd10cm/...`).
+    /// Loads the coder of a clinrag home: from its snapshot when it matches the source files,
+    /// else from the tabular (`vocab/icd10cm/...`) and `vocab/hpo/hp.obo` (lay terms).
     pub fn load(home: &Path) -> Result<Self> {
+        Ok(Self::load_cached(home)?.0)
+    }
+
+    /// [`IcdCoder::load`], saying whether the snapshot was used. The snapshot
+    /// (`coding/icd10cm.bin`) is keyed by its format version and a checksum of the tabular, the
+    /// code list, `hp.obo` and the index-time word lists; any mismatch rebuilds and rewrites it.
+    pub fn load_cached(home: &Path) -> Result<(Self, IndexSource)> {
         let tab = home.join(TABULAR_PATH);
         let list = home.join(CODE_LIST_PATH);
+        let hpo = home.join(HPO_PATH);
+        let snap = home.join(snapshot::ICD_SNAPSHOT_PATH);
+        let key = snapshot::source_key(&[&tab, &list, &hpo], &index_config_text());
+        if let Some(key) = key
+            && let Ok(index) = snapshot::read(&snap, key)
+        {
+            return Ok((Self::from_index(index), IndexSource::Snapshot));
+        }
         let icd = load_icd10cm(&tab, list.exists().then_some(list.as_path()))?;
         if !icd.codes.iter().any(|c| c.billable) {
             return Err(CodingError::Empty {
@@ -370,11 +491,95 @@ impl IcdCoder {
                 message: "no billable ICD-10-CM codes in the tabular".into(),
             });
         }
-        Ok(Self::new(&icd))
+        let lay = if hpo.exists() {
+            LayTerms::load(&hpo)
+        } else {
+            LayTerms::default()
+        };
+        let me = Self::with_lay_terms(&icd, lay);
+        let source = match key {
+            Some(key) => match snapshot::write(&snap, key, &me.index_ref()) {
+                Ok(()) => IndexSource::BuiltAndSaved,
+                Err(e) => IndexSource::BuiltNotSaved(e.to_string()),
+            },
+            None => IndexSource::BuiltNotSaved("cannot read the source files to key it".into()),
+        };
+        Ok((me, source))
     }
 
-    /// Builds the coder from a loaded tabular.
+    fn index_ref(&self) -> IndexRef<'_> {
+        IndexRef {
+            nodes: &self.nodes,
+            by_code: &self.by_code,
+            vocab: &self.vocab,
+            idf: &self.idf,
+            leaves: &self.leaves,
+            postings: &self.postings,
+            numeric: &self.numeric,
+            syn: &self.syn,
+            lay: &self.lay,
+        }
+    }
+
+    fn from_index(ix: Index) -> Self {
+        IcdCoder {
+            nodes: ix.nodes,
+            by_code: ix.by_code,
+            vocab: ix.vocab,
+            idf: ix.idf,
+            leaves: ix.leaves,
+            postings: ix.postings,
+            numeric: ix.numeric,
+            syn: ix.syn,
+            lay: ix.lay,
+            negatable: Vec::new(),
+            soft: Vec::new(),
+            stop: STOP.iter().copied().collect(),
+            neutral: NEUTRAL.iter().copied().collect(),
+            options: IcdOptions::default(),
+        }
+        .with_negatable()
+    }
+
+    fn with_negatable(mut self) -> Self {
+        let mut neg = vec![false; self.vocab.len()];
+        for n in &self.nodes {
+            for v in std::iter::once(&n.title_view).chain(&n.incl) {
+                for &t in &v.neg {
+                    if let Some(x) = neg.get_mut(t as usize) {
+                        *x = true;
+                    }
+                }
+            }
+        }
+        self.negatable = neg;
+        let mut soft = vec![false; self.vocab.len()];
+        for (w, &id) in &self.vocab {
+            if let Some(x) = soft.get_mut(id as usize) {
+                *x = is_negative_qualifier(w);
+            }
+        }
+        self.soft = soft;
+        self
+    }
+
+    /// Number of HPO lay-term and abbreviation rewrites loaded.
+    pub fn lay_term_count(&self) -> usize {
+        self.lay.len()
+    }
+
+    /// Builds the coder from a loaded tabular (no HPO lay terms).
     pub fn new(icd: &Icd10cm) -> Self {
+        Self::with_lay_terms(icd, LayTerms::default())
+    }
+
+    /// Builds the coder from a loaded tabular and the HPO lay terms of `hp.obo` text.
+    pub fn with_hpo(icd: &Icd10cm, hp_obo: &str) -> Self {
+        let ont = clinrag_phenotype::Ontology::parse_str(hp_obo, "hp.obo");
+        Self::with_lay_terms(icd, LayTerms::from_ontology(&ont))
+    }
+
+    fn with_lay_terms(icd: &Icd10cm, lay: LayTerms) -> Self {
         let mut me = IcdCoder {
             nodes: Vec::with_capacity(icd.codes.len()),
             by_code: HashMap::new(),
@@ -384,6 +589,9 @@ impl IcdCoder {
             postings: Vec::new(),
             numeric: Vec::new(),
             syn: HashMap::new(),
+            lay,
+            negatable: Vec::new(),
+            soft: Vec::new(),
             stop: STOP.iter().copied().collect(),
             neutral: NEUTRAL.iter().copied().collect(),
             options: IcdOptions::default(),
@@ -553,7 +761,7 @@ impl IcdCoder {
                 me.postings[t as usize].push(li as u32);
             }
         }
-        me
+        me.with_negatable()
     }
 
     fn token_id(&mut self, w: &str, df: &mut Vec<u32>) -> u32 {
@@ -571,9 +779,10 @@ impl IcdCoder {
             text: text.to_string(),
             ..Default::default()
         };
-        let mut after_without = false;
         for (piece, optional) in title_pieces(text) {
             for part in piece.split(',') {
+                // "without" (and "not") scope over their comma-separated part of the title.
+                let mut after_without = false;
                 let raw: Vec<&str> = part.split_whitespace().collect();
                 let mut side: Vec<Option<(usize, bool)>> = vec![None; raw.len()];
                 if !optional && !after_without {
@@ -592,9 +801,12 @@ impl IcdCoder {
                 for (k, rw) in raw.iter().enumerate() {
                     for t in tokenize(rw) {
                         let w = t.norm.as_str();
-                        if w == "without" {
+                        if w == "without" || w == "not" {
                             after_without = true;
                             continue;
+                        }
+                        if w == "with" {
+                            after_without = false;
                         }
                         if self.stop.contains(w) {
                             continue;
@@ -724,17 +936,13 @@ impl IcdCoder {
         }
         let mut quick_cache: HashMap<Vec<u32>, f32> = HashMap::new();
         let mut quick = |range: (usize, usize), acc: &mut Vec<f32>| -> f32 {
-            let (q, free) = self.query(&words[range.0..range.1]);
+            let (q, free, negq) = self.query(&words[range.0..range.1]);
             if q.is_empty() {
                 return 0.0;
             }
-            let key: Vec<u32> = q
-                .iter()
-                .map(|(t, _)| *t)
-                .chain(free.iter().map(|t| t | 0x8000_0000))
-                .collect();
+            let key = query_key(&q, &free, &negq);
             *quick_cache.entry(key).or_insert_with(|| {
-                let scored = self.score_leaves(&q, &free, &hint_nodes, acc);
+                let scored = self.score_leaves(&q, &free, &negq, &hint_nodes, acc);
                 scored
                     .first()
                     .filter(|s| {
@@ -771,34 +979,60 @@ impl IcdCoder {
             };
         }
         groups.extend(cur);
-        for (a, b) in groups {
-            let cw = &words[a..b];
-            let clause = words[a].clause;
-            let (q, free) = self.query(cw);
+        let mut run = |cw: &[Word], acc: &mut Vec<f32>| -> Option<ClauseOutcome> {
+            let (q, free, negq) = self.query(cw);
             if q.is_empty() {
-                continue;
+                return None;
             }
-            let key: Vec<u32> = q
-                .iter()
-                .map(|(t, _)| *t)
-                .chain(free.iter().map(|t| t | 0x8000_0000))
-                .collect();
-            let outcome = cache
+            let key = query_key(&q, &free, &negq);
+            cache
                 .entry(key)
                 .or_insert_with(|| {
                     self.code_clause(
                         &q,
                         &free,
+                        &negq,
                         &hint_nodes,
                         adjudicator,
                         &clause_text(cw, &chars),
-                        &mut acc,
+                        acc,
                     )
                 })
-                .clone();
-            let Some((leaf, score, rationale, alts, extra)) = outcome else {
+                .clone()
+        };
+        for (a, b) in groups {
+            let written = &words[a..b];
+            let clause = words[a].clause;
+            let mut outcome = run(written, &mut acc);
+            // The clause read with HPO lay terms / abbreviations rewritten, when that codes better.
+            let lay_words = if self.options.lay_terms {
+                self.lay.rewrite(written)
+            } else {
+                None
+            };
+            let mut lay_used = false;
+            if let Some(lw) = &lay_words {
+                let alt = run(lw, &mut acc);
+                let better = match (&alt, &outcome) {
+                    (Some(x), Some(y)) => x.1 > y.1 + 1e-4,
+                    (Some(_), None) => true,
+                    _ => false,
+                };
+                if better {
+                    outcome = alt;
+                    lay_used = true;
+                }
+            }
+            let cw: &[Word] = match (&lay_words, lay_used) {
+                (Some(lw), true) => lw,
+                _ => written,
+            };
+            let Some((leaf, score, mut rationale, alts, extra)) = outcome else {
                 continue;
             };
+            if lay_used {
+                rationale.push_str("; read with HPO lay terms");
+            }
             let node = self.leaves[leaf].node;
             let evidence = self.evidence(cw, leaf, &chars);
             problems.push(Problem {
@@ -903,14 +1137,28 @@ impl IcdCoder {
         Coding { codes, warnings }
     }
 
-    /// The scored query words of a clause: (token, weight) and free tokens (implied).
-    fn query(&self, cw: &[Word]) -> (Vec<(u32, f32)>, Vec<u32>) {
+    /// The scored query words of a clause: (token, weight), free tokens (implied), and the
+    /// negated words that some title puts after "without" (token, weight).
+    #[allow(clippy::type_complexity)]
+    fn query(&self, cw: &[Word]) -> (Vec<(u32, f32)>, Vec<u32>, Vec<(u32, f32)>) {
         let mut q: Vec<(u32, f32)> = Vec::new();
         let mut free = Vec::new();
+        let mut negq: Vec<(u32, f32)> = Vec::new();
+        for w in cw.iter().filter(|w| w.status == Status::Negated) {
+            if let Some(&id) = self.vocab.get(&w.norm)
+                && self.negatable.get(id as usize).copied().unwrap_or(false)
+                && !negq.iter().any(|(t, _)| *t == id)
+            {
+                negq.push((id, self.idf[id as usize]));
+            }
+        }
         for w in cw.iter().filter(|w| w.status == Status::Affirmed) {
             let s = w.norm.as_str();
             if self.stop.contains(s) || self.neutral.contains(s) {
                 continue;
+            }
+            if let Some((_, implied)) = IMPLIED.iter().find(|(k, _)| *k == s) {
+                free.extend(implied.iter().filter_map(|i| self.vocab.get(*i).copied()));
             }
             if LATERAL.contains(&s)
                 && let Some(&u) = self.vocab.get("unilateral")
@@ -928,20 +1176,24 @@ impl IcdCoder {
         }
         free.sort_unstable();
         free.dedup();
-        (q, free)
+        if q.is_empty() {
+            negq.clear();
+        }
+        (q, free, negq)
     }
 
-    #[allow(clippy::type_complexity)]
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
     fn code_clause(
         &self,
         q: &[(u32, f32)],
         free: &[u32],
+        negq: &[(u32, f32)],
         hints: &[usize],
         adjudicator: Option<&dyn Adjudicator>,
         context: &str,
         acc: &mut [f32],
     ) -> Option<ClauseOutcome> {
-        let scored = self.score_leaves(q, free, hints, acc);
+        let scored = self.score_leaves(q, free, negq, hints, acc);
         let best = scored.first()?;
         if best.score < self.options.min_score || best.matched_weight < self.options.min_weight {
             return None;
@@ -1007,11 +1259,15 @@ impl IcdCoder {
         &self,
         q: &[(u32, f32)],
         free: &[u32],
+        negq: &[(u32, f32)],
         hints: &[usize],
         acc: &mut [f32],
     ) -> Vec<Scored> {
+        // Words the text says are absent ("without aura") count for the leaves whose titles
+        // say "without" them, and against those that do not.
         let total: f32 = q
             .iter()
+            .chain(negq)
             .filter(|(t, _)| !self.is_number(*t))
             .map(|(_, w)| w)
             .sum::<f32>()
@@ -1076,12 +1332,30 @@ impl IcdCoder {
                         .get(t)
                         .is_some_and(|alts| alts.iter().any(|a| l.all.binary_search(a).is_ok()))
             };
-            let matched: f32 = q.iter().filter(|(t, _)| has(t)).map(|(_, w)| w).sum();
+            let says_without = |t: &u32| {
+                l.path.iter().any(|&p| {
+                    let n = &self.nodes[p];
+                    n.title_view.neg.binary_search(t).is_ok()
+                        || n.incl.iter().any(|v| v.neg.binary_search(t).is_ok())
+                })
+            };
+            let neg_matched: f32 = negq
+                .iter()
+                .filter(|(t, _)| says_without(t))
+                .map(|(_, w)| w)
+                .sum();
+            let matched: f32 = q
+                .iter()
+                .filter(|(t, _)| has(t))
+                .map(|(_, w)| w)
+                .sum::<f32>()
+                + neg_matched;
             let matched_words: f32 = q
                 .iter()
                 .filter(|(t, _)| !self.is_number(*t) && has(t))
                 .map(|(_, w)| w)
-                .sum();
+                .sum::<f32>()
+                + neg_matched;
             let mut best_pen = f32::MAX;
             let mut best_view: &str = "";
             let own = &self.nodes[l.node];
@@ -1100,7 +1374,8 @@ impl IcdCoder {
                 for t in v.req.iter().chain(diff) {
                     if !in_q(t) && !seen.contains(t) {
                         seen.push(*t);
-                        pen += self.idf[*t as usize];
+                        let soft = self.soft.get(*t as usize).copied().unwrap_or(false);
+                        pen += self.idf[*t as usize] * if soft { 0.2 } else { 1.0 };
                     }
                 }
                 for (a, b) in &v.any {

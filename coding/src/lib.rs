@@ -5,7 +5,9 @@
 //! * [`IcdCoder`]: clause segmentation with negation / family-history context, a lexicon of
 //!   clinical abbreviations and lay terms, a token-overlap scorer over titles and inclusion
 //!   terms, a hierarchy walk (chapter, block, category, subcategory, leaf), tabular rules
-//!   (excludes1, code-first / use-additional notes, combination codes).
+//!   (excludes1, code-first / use-additional notes, combination codes); HPO lay terms and
+//!   abbreviations as a second reading of each clause; the built index cached in a versioned
+//!   snapshot (`coding/icd10cm.bin` under the home, [`IcdCoder::load_cached`]).
 //! * [`AtcCoder`]: drug mentions (generic, brand, US/INN, salts, edit distance 1) to level-5
 //!   ATC codes, several codes of one substance ordered by the indication in the text.
 //! * [`eval`]: exact top-1, top-5 and category accuracy over `{"text","gold"}` JSONL cases.
@@ -16,13 +18,17 @@ mod context;
 mod error;
 pub mod eval;
 mod icd;
+mod lay;
 mod lexicon;
+mod snapshot;
 
 pub use adjudicate::{Adjudicator, Candidate, FixedChoice};
 pub use atc::{AtcCoder, AtcOptions};
 pub use context::{Status, Word, analyse, analyse_with};
 pub use error::{CodingError, Result};
-pub use icd::{IcdCoder, IcdOptions};
+pub use icd::{IcdCoder, IcdOptions, IndexSource};
+pub use lay::HPO_PATH;
+pub use snapshot::{FORMAT_VERSION as SNAPSHOT_FORMAT_VERSION, ICD_SNAPSHOT_PATH};
 
 use serde::{Deserialize, Serialize};
 

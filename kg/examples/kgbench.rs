@@ -102,13 +102,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 rss()
             );
             let t = Instant::now();
-            let linker = Linker::new(g)?;
+            let built = Linker::new(g.clone())?;
             println!(
                 "linker build: {:.3} s, {} terms; {}",
                 t.elapsed().as_secs_f64(),
-                linker.term_count(),
+                built.term_count(),
                 rss()
             );
+            // The dictionary cache `clinrag` uses (kg/linker.bin, keyed by the snapshot): the
+            // first open writes it when it is missing or stale, the second reads it.
+            let key = snapshot::fingerprint(&snap)?;
+            let cache = home.join(clinrag_kg::LINKER_CACHE_PATH);
+            drop(built);
+            for pass in ["first", "second"] {
+                let t = Instant::now();
+                let l = Linker::open_cached(g.clone(), &cache, key)?;
+                println!(
+                    "linker open_cached ({pass}): {:.3} s, {} terms; {}",
+                    t.elapsed().as_secs_f64(),
+                    l.term_count(),
+                    rss()
+                );
+            }
+            let linker = Linker::open_cached(g, &cache, key)?;
             if mode == "link" {
                 let dir = PathBuf::from(args.get(3).ok_or("link needs TEXT_DIR")?);
                 let texts = read_texts(&dir);

@@ -1,6 +1,8 @@
 //! NegEx/ConText-style context of a mention: negation and uncertainty, experiencer
 //! (patient or family) and temporality (current or historical), from trigger phrases with
-//! scopes that stop at terminators (but, however, sentence punctuation).
+//! scopes that stop at terminators (but, however, sentence punctuation). A comma ends a
+//! negation or uncertainty scope only when the clause after it asserts something of its own
+//! ("no fever, cough present"); a plain list stays in scope ("denies fever, chills, or cough").
 
 use std::collections::HashMap;
 
@@ -201,6 +203,39 @@ const TRIGGERS: &[(&str, Kind)] = &[
     ("now", Kind::Terminate),
 ];
 
+/// Words that make a comma-delimited clause an assertion of its own, so that a negation or
+/// uncertainty trigger before the comma does not reach the findings of that clause.
+const CLAUSE_AFFIRM: &[&str] = &[
+    "present",
+    "noted",
+    "seen",
+    "observed",
+    "reported",
+    "positive",
+    "persists",
+    "persistent",
+    "remains",
+    "developed",
+    "confirmed",
+    "documented",
+    "identified",
+    "found",
+    "evident",
+    "ongoing",
+    "worsening",
+    "has",
+    "have",
+    "had",
+    "is",
+    "are",
+    "was",
+    "were",
+    "shows",
+    "showed",
+    "demonstrates",
+    "demonstrated",
+];
+
 /// Words after a pre-trigger that a finding may start at and still be in scope.
 const PRE_WINDOW: usize = 8;
 /// Words between a finding and a post-trigger.
@@ -215,12 +250,15 @@ struct CtxToken {
     word: String,
     /// Sentence punctuation (. ; : ! ? or a line break) ends every scope.
     stop: bool,
+    /// A comma (not a digit group separator) lies between the previous token and this one.
+    comma_before: bool,
 }
 
 fn ctx_tokens(text: &str) -> Vec<CtxToken> {
     let chars: Vec<char> = text.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;
+    let mut comma = false;
     while i < chars.len() {
         let c = chars[i];
         if c.is_alphanumeric() {
@@ -244,8 +282,16 @@ fn ctx_tokens(text: &str) -> Vec<CtxToken> {
                 end: i,
                 word: w,
                 stop: false,
+                comma_before: std::mem::take(&mut comma),
             });
         } else {
+            if c == ','
+                && !(i > 0
+                    && chars[i - 1].is_ascii_digit()
+                    && chars.get(i + 1).is_some_and(|n| n.is_ascii_digit()))
+            {
+                comma = true;
+            }
             if matches!(c, '.' | ';' | ':' | '!' | '?' | '\n') {
                 // A dot between digits ("2.5") is not a sentence end.
                 let decimal = c == '.'
@@ -258,6 +304,7 @@ fn ctx_tokens(text: &str) -> Vec<CtxToken> {
                         end: i + 1,
                         word: c.to_string(),
                         stop: true,
+                        comma_before: std::mem::take(&mut comma),
                     });
                 }
             }
@@ -373,6 +420,24 @@ impl Ctx<'_> {
                 .is_some_and(|(y, x)| y > x)
     }
 
+    /// Whether a comma between a trigger ending at token `from` and the mention at tokens
+    /// `m0..m1` starts a clause that asserts something of its own ("no fever, cough present").
+    fn comma_clause_affirms(&self, from: usize, m0: usize, m1: usize) -> bool {
+        let toks = self.toks;
+        let Some(clause_start) = (from..=m0.min(toks.len().saturating_sub(1)))
+            .rev()
+            .find(|&j| toks.get(j).is_some_and(|t| t.comma_before))
+        else {
+            return false;
+        };
+        let clause_end = (m1..toks.len())
+            .find(|&j| toks[j].stop || toks[j].comma_before)
+            .unwrap_or(toks.len());
+        (clause_start..clause_end)
+            .filter(|j| !(m0..m1).contains(j))
+            .any(|j| CLAUSE_AFFIRM.contains(&toks[j].word.as_str()))
+    }
+
     fn one(&self, s: usize, e: usize) -> (Certainty, Experiencer, Temporality) {
         let toks = self.toks;
         let m0 = toks.partition_point(|t| t.end <= s);
@@ -403,6 +468,7 @@ impl Ctx<'_> {
                 Kind::PreNeg | Kind::PrePossible
                     if gap <= PRE_WINDOW
                         && !cut(&certainty_trigger)
+                        && !self.comma_clause_affirms(f.end, m0, m1)
                         && best_pre_certainty.is_none_or(|b| f.end > b) =>
                 {
                     best_pre_certainty = Some(f.end);

@@ -5,7 +5,7 @@
 //!   from `clinrag-phenotype`. Each returns a [`LoadReport`] of what it skipped and why.
 //! * [`ConceptGraph`]: typed nodes and edges in petgraph, with a versioned snapshot
 //!   ([`snapshot::save`], [`snapshot::load`]) built by [`build_graph`].
-//! * [`Linker`]: dictionary matching (Aho-Corasick) with negation, certainty, experiencer
+//! * [`Linker`]: dictionary matching (a trie over word ids) with negation, certainty, experiencer
 //!   and temporality; [`Linker::expand`] for graph-expanded retrieval.
 
 mod assemble;
@@ -43,6 +43,20 @@ pub use petgraph::graph::NodeIndex as NodeIx;
 
 /// Where the snapshot lives relative to the home folder.
 pub const SNAPSHOT_PATH: &str = "kg/graph.bin";
+
+/// Where the linker's dictionary cache lives relative to the home folder.
+pub const LINKER_CACHE_PATH: &str = "kg/linker.bin";
+
+/// The linker for a graph loaded from the home folder's snapshot: its dictionary comes from
+/// `kg/linker.bin` when that was built from the same snapshot, else it is built (seconds) and
+/// the cache written. Without a snapshot file, the linker is simply built.
+pub fn open_linker(home: &std::path::Path, graph: std::sync::Arc<ConceptGraph>) -> Result<Linker> {
+    let snap = home.join(SNAPSHOT_PATH);
+    match snapshot::fingerprint(&snap) {
+        Ok(key) => Linker::open_cached(graph, &home.join(LINKER_CACHE_PATH), key),
+        Err(_) => Linker::new(graph),
+    }
+}
 
 /// Loads the graph snapshot of a clinrag home folder; when there is none yet, builds the graph
 /// from the home's vocabulary files and saves the snapshot first. Fails when neither exists.

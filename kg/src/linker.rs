@@ -1,11 +1,12 @@
-//! Entity linker: Aho-Corasick dictionary matching over normalised labels, synonyms and a
-//! table of clinical abbreviations; longest non-overlapping matches on word boundaries,
-//! char offsets into the original text, and NegEx-style context for each mention.
+//! Entity linker: dictionary matching over normalised labels, synonyms and a table of clinical
+//! abbreviations (a trie over word ids, the word-level equivalent of an Aho-Corasick automaton
+//! with overlapping matches); longest non-overlapping matches on word boundaries, char offsets
+//! into the original text, and NegEx-style context for each mention.
 
 use std::collections::{HashMap, HashSet};
+use std::path::Path;
 use std::sync::Arc;
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use petgraph::graph::NodeIndex;
 use petgraph::visit::EdgeRef;
 use serde::{Deserialize, Serialize};
@@ -52,7 +53,7 @@ pub struct Mention {
     pub temporality: Temporality,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 enum Via {
     Label,
     Synonym(u16),
@@ -483,12 +484,115 @@ const STOP_TERMS: &[&str] = &[
 /// The entity linker. Cheap to share: `Send + Sync`, built once from a graph.
 pub struct Linker {
     graph: Arc<ConceptGraph>,
-    /// Normalised word -> id (from 1); patterns and text are sequences of 3-byte word ids,
-    /// so every aligned match lies on word boundaries.
+    /// Normalised word -> id (from 1); patterns and text are sequences of word ids, so every
+    /// match lies on word boundaries.
     words: HashMap<String, u32>,
-    ac: AhoCorasick,
+    trie: WordTrie,
     terms: Vec<Term>,
     rules: ContextRules,
+}
+
+/// Multiplicative hash of a `u64` key (the trie's `(node, word)` pairs): SipHash's DoS
+/// resistance is not needed for keys built from the vocabularies.
+#[derive(Default)]
+struct PairHasher(u64);
+
+impl std::hash::Hasher for PairHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(*b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0 ^ v)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(26);
+    }
+}
+
+/// Dictionary patterns (sequences of word ids) in a trie; node 0 is the root.
+struct WordTrie {
+    /// `(node << 32) | word` -> child node.
+    edges: HashMap<u64, u32, std::hash::BuildHasherDefault<PairHasher>>,
+    /// The term whose pattern ends at each node (`u32::MAX`: none).
+    term_at: Vec<u32>,
+}
+
+impl WordTrie {
+    fn build(patterns: &[Vec<u32>]) -> Result<Self> {
+        let total: usize = patterns.iter().map(Vec::len).sum();
+        let mut edges = HashMap::with_capacity_and_hasher(total, Default::default());
+        let mut term_at = vec![u32::MAX];
+        for (t, p) in patterns.iter().enumerate() {
+            let mut node = 0u32;
+            for &w in p {
+                let next = u32::try_from(term_at.len())
+                    .map_err(|_| KgError::Linker("dictionary too large".into()))?;
+                node = *edges
+                    .entry((u64::from(node) << 32) | u64::from(w))
+                    .or_insert_with(|| {
+                        term_at.push(u32::MAX);
+                        next
+                    });
+            }
+            if node != 0
+                && let Some(slot) = term_at.get_mut(node as usize)
+            {
+                *slot = u32::try_from(t).unwrap_or(u32::MAX);
+            }
+        }
+        Ok(WordTrie { edges, term_at })
+    }
+
+    /// Every pattern that occurs in `ids`: (first word, end word, term), overlapping.
+    fn find_all(&self, ids: &[u32]) -> Vec<(usize, usize, usize)> {
+        let mut out = Vec::new();
+        for start in 0..ids.len() {
+            let mut node = 0u32;
+            for (k, &w) in ids[start..].iter().enumerate() {
+                if w == 0 {
+                    break;
+                }
+                match self.edges.get(&((u64::from(node) << 32) | u64::from(w))) {
+                    Some(&n) => node = n,
+                    None => break,
+                }
+                if let Some(&t) = self.term_at.get(node as usize)
+                    && t != u32::MAX
+                {
+                    out.push((start, start + k + 1, t as usize));
+                }
+            }
+        }
+        out
+    }
+
+    fn memory_usage(&self) -> usize {
+        self.edges.capacity() * 16 + self.term_at.len() * 4
+    }
+}
+
+/// Magic bytes of the linker cache file (`kg/linker.bin`).
+const CACHE_MAGIC: &[u8; 8] = b"CRAGLNK\n";
+/// Bumped whenever the dictionary layout or how it is built changes.
+const CACHE_VERSION: u32 = 1;
+/// Magic, version, graph key, payload length, payload CRC-32.
+const CACHE_HEADER: usize = 8 + 4 + 8 + 8 + 4;
+
+/// The built dictionary, as the cache file stores it.
+#[derive(Serialize, Deserialize)]
+struct Dictionary {
+    /// Word `i + 1` (id 0 is "not in the dictionary").
+    words: Vec<String>,
+    /// Per term: (node, how it matched) and whether the text must be upper case.
+    terms: Vec<(Vec<(u32, Via)>, bool)>,
+    /// Trie edges (`(node << 32) | word`, child), sorted.
+    edges: Vec<(u64, u32)>,
+    /// Term ending at each trie node.
+    term_at: Vec<u32>,
 }
 
 fn vocab_rank(v: Vocab) -> u8 {
@@ -675,42 +779,158 @@ impl Linker {
             }
         }
         tracing::debug!(terms = terms.len(), "dictionary built");
-        let t_ac = std::time::Instant::now();
+        let t_trie = std::time::Instant::now();
         let mut words: HashMap<String, u32> = HashMap::new();
-        let mut encoded: Vec<Vec<u8>> = Vec::with_capacity(patterns.len());
+        let mut encoded: Vec<Vec<u32>> = Vec::with_capacity(patterns.len());
         for p in &patterns {
-            let mut bytes = Vec::with_capacity(p.len() / 2);
+            let mut ids = Vec::with_capacity(4);
             for w in p.split(' ') {
-                let next = u32::try_from(words.len() + 1).unwrap_or(u32::MAX);
-                let id = *words.entry(w.to_string()).or_insert(next);
-                if id >= 1 << 24 {
-                    return Err(KgError::Linker(
-                        "more than 16 million distinct words".into(),
-                    ));
-                }
-                bytes.extend_from_slice(&id.to_be_bytes()[1..]);
+                let next = u32::try_from(words.len() + 1)
+                    .map_err(|_| KgError::Linker("too many distinct words".into()))?;
+                ids.push(*words.entry(w.to_string()).or_insert(next));
             }
-            encoded.push(bytes);
+            encoded.push(ids);
         }
         drop(patterns);
-        let ac = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::ContiguousNFA))
-            .dense_depth(0)
-            .build(&encoded)
-            .map_err(|e| KgError::Linker(e.to_string()))?;
+        let trie = WordTrie::build(&encoded)?;
         if std::env::var_os("CLINRAG_KG_TIMING").is_some() {
             eprintln!(
-                "aho-corasick build: {:.3} s, {} bytes",
-                t_ac.elapsed().as_secs_f64(),
-                ac.memory_usage()
+                "word trie build: {:.3} s, {} bytes",
+                t_trie.elapsed().as_secs_f64(),
+                trie.memory_usage()
             );
         }
         Ok(Linker {
             graph,
             words,
-            ac,
+            trie,
             terms,
+            rules: ContextRules::new(),
+        })
+    }
+
+    /// Loads the dictionary from the cache file `cache` when it was written for the same graph
+    /// (`graph_key`: see [`crate::snapshot::fingerprint`]), else builds it with [`Linker::new`]
+    /// and writes the cache (atomically; a failed write is logged, not an error).
+    pub fn open_cached(graph: Arc<ConceptGraph>, cache: &Path, graph_key: u64) -> Result<Self> {
+        match Self::read_cache(cache, graph_key, graph.node_count()) {
+            Ok(Some(d)) => return Self::from_dictionary(graph, d),
+            Ok(None) => {}
+            Err(e) => tracing::warn!("ignoring the linker cache: {e}"),
+        }
+        let linker = Self::new(graph)?;
+        if let Err(e) = linker.write_cache(cache, graph_key) {
+            tracing::warn!("cannot save the linker cache: {e}");
+        }
+        Ok(linker)
+    }
+
+    /// `Ok(None)` when the file is missing or was written for another graph or version.
+    fn read_cache(cache: &Path, graph_key: u64, nodes: usize) -> Result<Option<Dictionary>> {
+        let bytes = match std::fs::read(cache) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(KgError::io(cache, e)),
+        };
+        let bad = |m: &str| KgError::Snapshot {
+            path: cache.to_path_buf(),
+            message: m.to_string(),
+        };
+        let u = |r: std::ops::Range<usize>| -> u64 {
+            let mut b = [0u8; 8];
+            if let Some(src) = bytes.get(r.clone()) {
+                b[..r.len()].copy_from_slice(src);
+            }
+            u64::from_le_bytes(b)
+        };
+        if bytes.len() < CACHE_HEADER || &bytes[..8] != CACHE_MAGIC {
+            return Err(bad("not a linker cache"));
+        }
+        if u(8..12) != u64::from(CACHE_VERSION) || u(12..20) != graph_key {
+            return Ok(None);
+        }
+        let payload = &bytes[CACHE_HEADER..];
+        if u(20..28) != payload.len() as u64 || u(28..32) != u64::from(crc32fast::hash(payload)) {
+            return Err(bad("truncated or corrupt"));
+        }
+        let d: Dictionary = postcard::from_bytes(payload).map_err(|e| bad(&e.to_string()))?;
+        let n_terms = d.terms.len();
+        let ok = d
+            .terms
+            .iter()
+            .all(|(refs, _)| refs.iter().all(|(n, _)| (*n as usize) < nodes))
+            && d.term_at
+                .iter()
+                .all(|&t| t == u32::MAX || (t as usize) < n_terms)
+            && d.edges.iter().all(|&(_, c)| (c as usize) < d.term_at.len());
+        if !ok {
+            return Err(bad("references outside the graph"));
+        }
+        Ok(Some(d))
+    }
+
+    fn write_cache(&self, cache: &Path, graph_key: u64) -> Result<()> {
+        let mut words: Vec<(&String, u32)> = self.words.iter().map(|(w, &i)| (w, i)).collect();
+        words.sort_by_key(|&(_, i)| i);
+        let mut edges: Vec<(u64, u32)> = self.trie.edges.iter().map(|(&k, &v)| (k, v)).collect();
+        edges.sort_unstable();
+        let d = Dictionary {
+            words: words.into_iter().map(|(w, _)| w.clone()).collect(),
+            terms: self
+                .terms
+                .iter()
+                .map(|t| (t.refs.clone(), t.needs_upper))
+                .collect(),
+            edges,
+            term_at: self.trie.term_at.clone(),
+        };
+        let payload = postcard::to_allocvec(&d).map_err(|e| KgError::Linker(e.to_string()))?;
+        let mut out = Vec::with_capacity(CACHE_HEADER + payload.len());
+        out.extend_from_slice(CACHE_MAGIC);
+        out.extend_from_slice(&CACHE_VERSION.to_le_bytes());
+        out.extend_from_slice(&graph_key.to_le_bytes());
+        out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        out.extend_from_slice(&payload);
+        let werr = |p: &Path, e| KgError::Write {
+            path: p.to_path_buf(),
+            source: e,
+        };
+        if let Some(dir) = cache.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| werr(dir, e))?;
+        }
+        let tmp = cache.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&tmp, &out).map_err(|e| werr(&tmp, e))?;
+        std::fs::rename(&tmp, cache).map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            werr(cache, e)
+        })
+    }
+
+    fn from_dictionary(graph: Arc<ConceptGraph>, d: Dictionary) -> Result<Self> {
+        let mut words = HashMap::with_capacity(d.words.len());
+        for (i, w) in d.words.into_iter().enumerate() {
+            let id = u32::try_from(i + 1).map_err(|_| KgError::Linker("too many words".into()))?;
+            words.insert(w, id);
+        }
+        let mut edges = HashMap::with_capacity_and_hasher(d.edges.len(), Default::default());
+        edges.extend(d.edges);
+        Ok(Linker {
+            graph,
+            words,
+            trie: WordTrie {
+                edges,
+                term_at: d.term_at,
+            },
+            terms: d
+                .terms
+                .into_iter()
+                .map(|(refs, needs_upper)| Term {
+                    refs,
+                    needs_upper,
+                    resolved: std::sync::OnceLock::new(),
+                })
+                .collect(),
             rules: ContextRules::new(),
         })
     }
@@ -763,18 +983,12 @@ impl Linker {
 
     /// (first token, end token, term) of the chosen matches, in text order.
     fn match_spans(&self, toks: &[Token]) -> Vec<(usize, usize, usize)> {
-        let mut encoded = Vec::with_capacity(toks.len() * 3);
-        for t in toks {
-            let id = self.words.get(&t.norm).copied().unwrap_or(0);
-            encoded.extend_from_slice(&id.to_be_bytes()[1..]);
-        }
+        let ids: Vec<u32> = toks
+            .iter()
+            .map(|t| self.words.get(&t.norm).copied().unwrap_or(0))
+            .collect();
         let mut cands: Vec<(usize, usize, usize)> = Vec::new();
-        for m in self.ac.find_overlapping_iter(&encoded) {
-            if m.start() % 3 != 0 {
-                continue;
-            }
-            let (first, last_plus) = (m.start() / 3, m.end() / 3);
-            let term_id = m.pattern().as_usize();
+        for (first, last_plus, term_id) in self.trie.find_all(&ids) {
             let Some(term) = self.terms.get(term_id) else {
                 continue;
             };

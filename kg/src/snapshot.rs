@@ -132,6 +132,25 @@ pub fn save(g: &ConceptGraph, path: &Path) -> Result<()> {
     })
 }
 
+/// A key that changes whenever the snapshot's content does (its payload length and CRC-32,
+/// read from the header): caches derived from the graph, such as the linker's dictionary, are
+/// valid only for the key they were written with.
+pub fn fingerprint(path: &Path) -> Result<u64> {
+    use std::io::Read;
+    let mut header = [0u8; HEADER_LEN];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut header))
+        .map_err(|e| KgError::io(path, e))?;
+    if &header[..8] != MAGIC {
+        return Err(snap_err(path, "not a clinrag graph snapshot (bad magic)"));
+    }
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&header[12..20]);
+    let mut crc = [0u8; 4];
+    crc.copy_from_slice(&header[20..24]);
+    Ok(u64::from_le_bytes(len).rotate_left(32) ^ u64::from(u32::from_le_bytes(crc)))
+}
+
 /// Loads the snapshot at `path`.
 pub fn load(path: &Path) -> Result<ConceptGraph> {
     let bytes = std::fs::read(path).map_err(|e| {

@@ -513,6 +513,81 @@ const CASES: &[Case] = &[
         Pt,
         C,
     ),
+    // Commas: a list stays in the negation's scope, a clause that asserts something ends it.
+    ("No fever, cough present.", "fever", "HP:0001945", N, Pt, C),
+    ("No fever, cough present.", "cough", "HP:0012735", A, Pt, C),
+    (
+        "Denies fever, chills, or cough.",
+        "cough",
+        "HP:0012735",
+        N,
+        Pt,
+        C,
+    ),
+    (
+        "No nausea, vomiting, or diarrhea.",
+        "diarrhea",
+        "HP:0002014",
+        N,
+        Pt,
+        C,
+    ),
+    (
+        "No rash, headache noted on exam.",
+        "headache",
+        "HP:0002315",
+        A,
+        Pt,
+        C,
+    ),
+    (
+        "No rash, headache noted on exam.",
+        "rash",
+        "HP:0000988",
+        N,
+        Pt,
+        C,
+    ),
+    (
+        "No cough, fever was present.",
+        "fever",
+        "HP:0001945",
+        A,
+        Pt,
+        C,
+    ),
+    (
+        "Without fever, the patient has a cough.",
+        "cough",
+        "HP:0012735",
+        A,
+        Pt,
+        C,
+    ),
+    (
+        "Possible pneumonia, sepsis confirmed.",
+        "sepsis",
+        "HP:0100806",
+        A,
+        Pt,
+        C,
+    ),
+    (
+        "Possible pneumonia, sepsis confirmed.",
+        "pneumonia",
+        "HP:0002090",
+        P,
+        Pt,
+        C,
+    ),
+    (
+        "Temperature 38,5, no fever noted.",
+        "fever",
+        "HP:0001945",
+        N,
+        Pt,
+        C,
+    ),
 ];
 
 #[test]
@@ -657,6 +732,16 @@ fn full_data_when_available() {
     assert!(g.lookup("HP:0001166").is_ok());
     assert!(g.lookup("OMIM:154700").is_ok());
     let linker = Linker::new(g.clone()).unwrap();
+    // Disease names of phenotype.hpoa are in the dictionary, so ingest stores OMIM and ORPHA
+    // ids in chunk concepts (what `clinrag rare` links its literature through).
+    let ids: Vec<String> = linker
+        .concept_counts("Ten patients with Marfan syndrome and one with Crouzon syndrome.")
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    for id in ["OMIM:154700", "ORPHA:558", "OMIM:123500"] {
+        assert!(ids.iter().any(|x| x == id), "{id} not in {ids:?}");
+    }
     let m = linker.link("Patient with T2DM and CKD denies chest pain; history of MI.");
     let find = |s: &str| m.iter().find(|x| x.text_span == s).unwrap();
     assert!(
@@ -754,4 +839,76 @@ fn open_or_build_writes_then_reads_the_snapshot() {
             .iter()
             .any(|n| n.contains("subjects_mesh.csv is missing"))
     }));
+}
+
+#[test]
+fn linker_cache_round_trips_and_is_tied_to_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("kg/linker.bin");
+    let text = "No fever, cough present. Spider fingers; T2DM. Takes Tylenol. MI was ruled out.";
+    let built = Linker::open_cached(GRAPH.clone(), &cache, 7).unwrap();
+    assert!(cache.exists());
+    let loaded = Linker::open_cached(GRAPH.clone(), &cache, 7).unwrap();
+    assert_eq!(loaded.term_count(), built.term_count());
+    assert_eq!(loaded.link(text), LINKER.link(text));
+    assert!(!loaded.link(text).is_empty());
+    // Another graph key: rebuilt and rewritten, not read.
+    let before = std::fs::read(&cache).unwrap();
+    let other = Linker::open_cached(GRAPH.clone(), &cache, 8).unwrap();
+    assert_eq!(other.link(text), LINKER.link(text));
+    assert_ne!(std::fs::read(&cache).unwrap()[12..20], before[12..20]);
+    // A corrupt cache is ignored (and replaced), never trusted.
+    let mut bytes = std::fs::read(&cache).unwrap();
+    let n = bytes.len();
+    bytes[n - 3] ^= 0xff;
+    std::fs::write(&cache, &bytes).unwrap();
+    let fixed = Linker::open_cached(GRAPH.clone(), &cache, 8).unwrap();
+    assert_eq!(fixed.link(text), LINKER.link(text));
+    std::fs::write(&cache, b"garbage").unwrap();
+    assert!(Linker::open_cached(GRAPH.clone(), &cache, 8).is_ok());
+    // open_linker keys the cache by the home's snapshot.
+    let home = dir.path().join("home");
+    snapshot::save(&GRAPH, &home.join(clinrag_kg::SNAPSHOT_PATH)).unwrap();
+    let key = snapshot::fingerprint(&home.join(clinrag_kg::SNAPSHOT_PATH)).unwrap();
+    let l = clinrag_kg::open_linker(&home, GRAPH.clone()).unwrap();
+    assert_eq!(l.link(text), LINKER.link(text));
+    let header = std::fs::read(home.join(clinrag_kg::LINKER_CACHE_PATH)).unwrap();
+    assert_eq!(header[12..20], key.to_le_bytes());
+}
+
+#[test]
+fn malformed_obo_stanzas_are_reported_with_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let hpo = dir.path().join("vocab/hpo");
+    std::fs::create_dir_all(&hpo).unwrap();
+    let obo = "format-version: 1.2\n\n[Term]\nid: HP:0000001\nname: All\n\n[Term]\nname: a stanza without id\n\n[Term]\nid: HP:0000118\nname: Phenotypic abnormality\nis_a: HP:0000001 ! All\nis_a: HP:7777777 ! nowhere\n";
+    std::fs::write(hpo.join("hp.obo"), obo).unwrap();
+    let g = build_graph(&VocabPaths::from_home(dir.path())).unwrap();
+    let r = g
+        .reports()
+        .iter()
+        .find(|r| r.source == "hp.obo")
+        .unwrap_or_else(|| panic!("{:?}", g.reports()));
+    assert_eq!(r.skipped, 2, "{r}");
+    let text = r.to_string();
+    assert!(
+        text.contains("hp.obo:7") && text.contains("without id"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hp.obo:14") && text.contains("HP:7777777"),
+        "{text}"
+    );
+    assert!(g.lookup("HP:0000118").is_ok());
+    assert_eq!(
+        g.lookup("HP:7777777").unwrap_err().to_string(),
+        "no such code: HP:7777777"
+    );
+    // Not an OBO file at all: an error naming the file.
+    std::fs::write(hpo.join("hp.obo"), "\u{0}\u{1}binary junk").unwrap();
+    let e = build_graph(&VocabPaths::from_home(dir.path()))
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(e.contains("hp.obo"), "{e}");
 }

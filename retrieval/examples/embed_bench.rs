@@ -2,7 +2,7 @@
 //! (`{"title","text"}` per line): chunks/s and tokens/s. Compare with
 //! `retrieval/tests/fixtures/st_bench.py` on the same records.
 //!
-//! `cargo run --release -p clinrag-retrieval --example embed_bench -- MODEL_DIR CORPUS.jsonl N [BATCH]`
+//! `cargo run --release -p clinrag-retrieval --example embed_bench -- MODEL_DIR CORPUS.jsonl N [BATCH [BATCH_TOKENS]]`
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::BufRead;
@@ -33,6 +33,7 @@ fn main() {
         std::path::Path::new(model),
         BertOptions {
             batch_size: batch,
+            batch_tokens: a.get(5).map_or(0, |b| b.parse().unwrap()),
             max_len: None,
         },
     )
@@ -53,6 +54,7 @@ fn main() {
             "threads": candle_core::utils::get_num_threads(),
             "chunks": texts.len(),
             "batch": batch,
+            "batch_tokens": a.get(5).map_or(0, |b| b.parse::<usize>().unwrap()),
             "seconds": s,
             "chunks_per_s": texts.len() as f64 / s,
             "tokens": tokens,

@@ -565,3 +565,99 @@ fn redact_url(url: &str) -> String {
         _ => url.to_owned(),
     }
 }
+
+/// An API bearer token of `clinrag serve` as `clinrag token list` shows it (never the token:
+/// only its SHA-256 is stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiToken {
+    /// Token name (the audit trail's actor is `token:NAME`).
+    pub name: String,
+    /// Creation time, Unix milliseconds.
+    pub created_ms: i64,
+    /// Revocation time, if revoked.
+    pub revoked_ms: Option<i64>,
+    /// Last audited request made with it, if any.
+    pub last_used_ms: Option<i64>,
+    /// Audited requests made with it.
+    pub requests: i64,
+}
+
+/// API tokens (`clinrag token`, `clinrag serve`).
+impl Catalog {
+    /// Stores a new token under `name` by its SHA-256 (hex). Returns `false` when a token of that
+    /// name exists and is not revoked; a revoked name is reused with the new hash.
+    pub async fn create_token(&self, name: &str, sha256_hex: &str) -> Result<bool> {
+        let now = now_ms();
+        let reused = sqlx::query(
+            "UPDATE api_tokens SET token_sha256 = $2, created_ms = $3, revoked_ms = NULL \
+             WHERE name = $1 AND revoked_ms IS NOT NULL",
+        )
+        .bind(name)
+        .bind(sha256_hex)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        if reused.rows_affected() == 1 {
+            return Ok(true);
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO api_tokens (name, token_sha256, created_ms) VALUES ($1, $2, $3) \
+             ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(sha256_hex)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    /// The name of the live (not revoked) token with this SHA-256 (hex), if any.
+    pub async fn token_name(&self, sha256_hex: &str) -> Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT name FROM api_tokens WHERE token_sha256 = $1 AND revoked_ms IS NULL",
+        )
+        .bind(sha256_hex)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => Some(r.try_get(0)?),
+            None => None,
+        })
+    }
+
+    /// Revokes the token `name`; `false` when there is no live token of that name.
+    pub async fn revoke_token(&self, name: &str) -> Result<bool> {
+        let r = sqlx::query(
+            "UPDATE api_tokens SET revoked_ms = $2 WHERE name = $1 AND revoked_ms IS NULL",
+        )
+        .bind(name)
+        .bind(now_ms())
+        .execute(&self.pool)
+        .await?;
+        Ok(r.rows_affected() == 1)
+    }
+
+    /// Every token (live and revoked) with its use from the audit trail, by name.
+    pub async fn list_tokens(&self) -> Result<Vec<ApiToken>> {
+        let rows = sqlx::query(
+            "SELECT t.name, t.created_ms, t.revoked_ms, \
+               (SELECT MAX(a.at_ms) FROM audit a WHERE a.actor = 'token:' || t.name), \
+               (SELECT COUNT(*) FROM audit a WHERE a.actor = 'token:' || t.name) \
+             FROM api_tokens t ORDER BY t.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(ApiToken {
+                name: r.try_get(0)?,
+                created_ms: r.try_get(1)?,
+                revoked_ms: r.try_get::<Option<i64>, _>(2)?,
+                last_used_ms: r.try_get::<Option<i64>, _>(3)?,
+                requests: r.try_get(4)?,
+            });
+        }
+        Ok(out)
+    }
+}

@@ -83,8 +83,12 @@ pub struct EmbedStats {
 /// Options of a [`BertEmbedder`].
 #[derive(Debug, Clone)]
 pub struct BertOptions {
-    /// Texts per forward pass.
+    /// Most texts per forward pass.
     pub batch_size: usize,
+    /// Most tokens (padding included) per forward pass: batches of short texts grow up to
+    /// `batch_size`, batches of long texts shrink, so every pass does a similar amount of work.
+    /// 0: no token budget (fixed `batch_size`).
+    pub batch_tokens: usize,
     /// Maximum tokens per text (special tokens included); `None` reads
     /// `sentence_bert_config.json` (`max_seq_length`), else the model's position limit.
     pub max_len: Option<usize>,
@@ -94,6 +98,7 @@ impl Default for BertOptions {
     fn default() -> Self {
         Self {
             batch_size: 32,
+            batch_tokens: 0,
             max_len: None,
         }
     }
@@ -132,6 +137,7 @@ struct Worker {
     tokenizer: Tokenizer,
     max_len: usize,
     batch_size: usize,
+    batch_tokens: usize,
     pad_id: u32,
     counters: Arc<Counters>,
 }
@@ -205,6 +211,7 @@ impl BertEmbedder {
             tokenizer,
             max_len,
             batch_size: opts.batch_size.max(1),
+            batch_tokens: opts.batch_tokens,
             pad_id,
             counters: counters.clone(),
         };
@@ -317,7 +324,18 @@ impl Worker {
         let mut order: Vec<usize> = (0..toks.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(toks[i].len()));
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); toks.len()];
-        for batch in order.chunks(self.batch_size) {
+        let mut rest = order.as_slice();
+        while !rest.is_empty() {
+            // The first text is the batch's longest: it sets the padded length.
+            let longest = toks[rest[0]].len().max(1);
+            let n = if self.batch_tokens == 0 {
+                self.batch_size
+            } else {
+                (self.batch_tokens / longest).clamp(1, self.batch_size)
+            }
+            .min(rest.len());
+            let (batch, tail) = rest.split_at(n);
+            rest = tail;
             let vecs = self.forward(batch.iter().map(|&i| toks[i].as_slice()))?;
             for (&i, v) in batch.iter().zip(vecs) {
                 out[i] = v;

@@ -140,9 +140,9 @@ type DenseParts = (Arc<dyn Embedder>, Arc<RwLock<dyn VectorIndex>>);
 
 /// Searches the keyword index, the vector index or both.
 pub struct HybridSearcher {
-    keyword: KeywordIndex,
+    pub(crate) keyword: KeywordIndex,
     dense: Option<DenseParts>,
-    reranker: Arc<dyn Reranker>,
+    pub(crate) reranker: Arc<dyn Reranker>,
     /// Fusion parameters.
     pub config: FusionConfig,
 }
@@ -189,7 +189,7 @@ impl HybridSearcher {
         self.dense.is_some()
     }
 
-    fn dense_search(
+    pub(crate) fn dense_search(
         &self,
         query: &str,
         depth: usize,

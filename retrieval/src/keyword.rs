@@ -277,7 +277,108 @@ impl KeywordIndex {
         self.collect(&BooleanQuery::new(clauses), k)
     }
 
+    /// BM25 search for `query` plus extra phrases at their own weights (graph-expanded
+    /// retrieval: a chunk matching only an extra phrase is a candidate too). Each hit comes with
+    /// the ids among `concepts` that its `concepts` field holds.
+    pub fn search_with_terms(
+        &self,
+        query: &str,
+        extra: &[(String, f32)],
+        concepts: &[String],
+        k: usize,
+        filter: &SearchFilter,
+    ) -> Result<Vec<(Hit, Vec<String>)>> {
+        let q = validate_query(query)?;
+        let f = self.fields;
+        let mut parser =
+            QueryParser::for_index(&self.index, vec![f.title, f.mesh, f.section, f.text]);
+        for (name, boost) in BOOSTS {
+            if let Ok(field) = self.index.schema().get_field(name) {
+                parser.set_field_boost(field, boost);
+            }
+        }
+        let clean = |s: &str| -> String {
+            s.chars()
+                .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+                .collect()
+        };
+        let mut any: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::Should, parser.parse_query_lenient(&clean(q)).0)];
+        // Every word of an extra phrase must match ("spider fingers", not "spider" alone).
+        parser.set_conjunction_by_default();
+        for (term, weight) in extra {
+            let cleaned = clean(term);
+            if cleaned.trim().is_empty() || !weight.is_finite() || *weight <= 0.0 {
+                continue;
+            }
+            let (tq, _) = parser.parse_query_lenient(&cleaned);
+            any.push((
+                Occur::Should,
+                Box::new(tantivy::query::BoostQuery::new(tq, *weight)),
+            ));
+        }
+        let mut clauses: Vec<(Occur, Box<dyn Query>)> =
+            vec![(Occur::Must, Box::new(BooleanQuery::new(any)))];
+        if filter.year_min.is_some() || filter.year_max.is_some() {
+            let lo = filter.year_min.map_or(Bound::Unbounded, |y| {
+                Bound::Included(Term::from_field_u64(f.year, y))
+            });
+            let hi = filter.year_max.map_or(Bound::Unbounded, |y| {
+                Bound::Included(Term::from_field_u64(f.year, y))
+            });
+            clauses.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
+        }
+        if !filter.sources.is_empty() {
+            let any: Vec<(Occur, Box<dyn Query>)> = filter
+                .sources
+                .iter()
+                .map(|s| {
+                    let t = TermQuery::new(
+                        Term::from_field_text(f.source, s),
+                        IndexRecordOption::Basic,
+                    );
+                    (Occur::Should, Box::new(t) as Box<dyn Query>)
+                })
+                .collect();
+            clauses.push((Occur::Must, Box::new(BooleanQuery::new(any))));
+        }
+        let hits = self.collect_with_concepts(&BooleanQuery::new(clauses), k)?;
+        Ok(hits
+            .into_iter()
+            .map(|(h, cs)| {
+                let keep = cs.into_iter().filter(|c| concepts.contains(c)).collect();
+                (h, keep)
+            })
+            .collect())
+    }
+
+    /// The linked concept ids stored with a chunk (empty when the chunk is not in the index).
+    pub fn chunk_concepts(&self, chunk_id: &str) -> Result<Vec<String>> {
+        let q = TermQuery::new(
+            Term::from_field_text(self.fields.chunk_id, chunk_id),
+            IndexRecordOption::Basic,
+        );
+        Ok(self
+            .collect_with_concepts(&q, 1)?
+            .into_iter()
+            .next()
+            .map(|(_, c)| c)
+            .unwrap_or_default())
+    }
+
     fn collect(&self, query: &dyn Query, k: usize) -> Result<Vec<Hit>> {
+        Ok(self
+            .collect_with_concepts(query, k)?
+            .into_iter()
+            .map(|(h, _)| h)
+            .collect())
+    }
+
+    fn collect_with_concepts(
+        &self,
+        query: &dyn Query,
+        k: usize,
+    ) -> Result<Vec<(Hit, Vec<String>)>> {
         let searcher = self.reader.searcher();
         let f = self.fields;
         let top = searcher
@@ -298,17 +399,24 @@ impl KeywordIndex {
                     .and_then(|v| usize::try_from(v).ok())
                     .unwrap_or(0)
             };
-            hits.push(Hit {
-                rank: i + 1,
-                score,
-                doc_id: s(f.doc_id),
-                chunk_id: s(f.chunk_id),
-                title: s(f.title),
-                section: s(f.section),
-                start: n(f.start),
-                end: n(f.end),
-                text: s(f.text),
-            });
+            let concepts = d
+                .get_all(f.concepts)
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
+            hits.push((
+                Hit {
+                    rank: i + 1,
+                    score,
+                    doc_id: s(f.doc_id),
+                    chunk_id: s(f.chunk_id),
+                    title: s(f.title),
+                    section: s(f.section),
+                    start: n(f.start),
+                    end: n(f.end),
+                    text: s(f.text),
+                },
+                concepts,
+            ));
         }
         Ok(hits)
     }

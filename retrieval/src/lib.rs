@@ -7,15 +7,24 @@ mod catalog;
 mod document;
 pub mod embed;
 mod error;
+pub mod expansion;
 pub mod fusion;
 mod keyword;
+pub mod openai_embed;
+#[cfg(feature = "qdrant-edge")]
+pub mod qdrant_edge;
+#[cfg(feature = "qdrant-server")]
+pub mod qdrant_server;
 pub mod rerank;
 pub mod vector;
 
-pub use catalog::{Catalog, CatalogStats, FileState, RunCounts, StoredChunk};
+pub use catalog::{ApiToken, Catalog, CatalogStats, FileState, RunCounts, StoredChunk};
 pub use document::{Chunk, Document, Section, char_slice};
 pub use embed::{BertEmbedder, BertOptions, EmbedError, Embedder};
 pub use error::{Error, Result};
+pub use expansion::{
+    ExpandedHit, ExpansionConcept, ExpansionConfig, ExpansionNote, ExpansionTerm, QueryExpansion,
+};
 pub use fusion::{FusionConfig, HybridSearcher, SearchError, SearchMode};
 pub use keyword::{Hit, KeywordIndex, KeywordStats, KeywordWriter, SearchFilter, validate_query};
 pub use rerank::{NoRerank, Reranker};

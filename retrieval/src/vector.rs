@@ -51,6 +51,19 @@ pub enum VectorError {
         /// Its dimension.
         expected_dim: usize,
     },
+    /// The folder holds another index implementation than the one asked for, or one this
+    /// build does not include.
+    #[error(
+        "vector index at {path} is a {found} index, but {expected}: remove the folder and re-run `clinrag ingest --embed` to rebuild it from the catalog, or use a build with that index"
+    )]
+    KindMismatch {
+        /// Index folder.
+        path: PathBuf,
+        /// Kind recorded in `meta.json`.
+        found: String,
+        /// What was expected (a sentence fragment).
+        expected: String,
+    },
     /// A vector of the wrong length was given (the caller's bug).
     #[error("vector of dimension {got} given to an index of dimension {expected}")]
     Dimension {
@@ -149,6 +162,13 @@ impl VectorMeta {
                         path: path.clone(),
                         detail: e.to_string(),
                     })?;
+                if found.kind != expected.kind {
+                    return Err(VectorError::KindMismatch {
+                        path: dir.to_path_buf(),
+                        found: found.kind,
+                        expected: format!("a {} index was asked for", expected.kind),
+                    });
+                }
                 if found.embedder != expected.embedder || found.dim != expected.dim {
                     return Err(VectorError::EmbedderMismatch {
                         path: dir.to_path_buf(),
@@ -220,6 +240,115 @@ pub trait VectorIndex: Send + Sync {
     }
     /// Makes every change so far durable.
     fn commit(&mut self) -> VectorResult<()>;
+}
+
+/// Index kinds this build can open, the default (used for a new index) first.
+pub fn available_kinds() -> &'static [&'static str] {
+    if cfg!(feature = "qdrant-edge") {
+        &["qdrant-edge", "flat"]
+    } else {
+        &["flat"]
+    }
+}
+
+/// The kind of a new index: `qdrant-edge` when the feature is built, else `flat`.
+pub fn default_kind() -> &'static str {
+    available_kinds()[0]
+}
+
+/// The kind recorded in `dir/meta.json`, if the folder holds an index.
+pub fn recorded_kind(dir: &Path) -> VectorResult<Option<String>> {
+    let path = dir.join("meta.json");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str::<VectorMeta>(&text)
+            .map(|m| Some(m.kind))
+            .map_err(|e| VectorError::Corrupt {
+                path,
+                detail: e.to_string(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(VectorError::Io { path, source }),
+    }
+}
+
+/// Opens the vector index in `dir` with the implementation recorded in its `meta.json`, or
+/// creates one of `kind` (default: [`default_kind`]) when the folder is new. `kind` given for an
+/// existing index of another kind, or a recorded kind this build lacks, is
+/// [`VectorError::KindMismatch`]; nothing is rewritten then.
+pub fn open_index(
+    dir: &Path,
+    embedder: &str,
+    dim: usize,
+    kind: Option<&str>,
+) -> VectorResult<Box<dyn VectorIndex>> {
+    let recorded = recorded_kind(dir)?;
+    let chosen = match (&recorded, kind) {
+        (Some(r), Some(k)) if r != k => {
+            return Err(VectorError::KindMismatch {
+                path: dir.to_path_buf(),
+                found: r.clone(),
+                expected: format!("a {k} index was asked for"),
+            });
+        }
+        (Some(r), _) => r.clone(),
+        (None, Some(k)) => k.to_owned(),
+        (None, None) => default_kind().to_owned(),
+    };
+    match chosen.as_str() {
+        "flat" => Ok(Box::new(FlatIndex::open(dir, embedder, dim)?)),
+        #[cfg(feature = "qdrant-edge")]
+        "qdrant-edge" => Ok(Box::new(crate::qdrant_edge::EdgeIndex::open(
+            dir, embedder, dim,
+        )?)),
+        "qdrant" => Err(VectorError::KindMismatch {
+            path: dir.to_path_buf(),
+            found: "qdrant (server)".into(),
+            expected: "no server URL was given (pass --qdrant-url or set CLINRAG_QDRANT_URL)"
+                .into(),
+        }),
+        other => Err(VectorError::KindMismatch {
+            path: dir.to_path_buf(),
+            found: other.to_owned(),
+            expected: format!(
+                "this build of clinrag opens only {} (the qdrant-edge index needs the cargo feature `qdrant-edge`)",
+                available_kinds().join(", ")
+            ),
+        }),
+    }
+}
+
+/// A boxed index (as [`open_index`] returns) is an index.
+impl<T: VectorIndex + ?Sized> VectorIndex for Box<T> {
+    fn meta(&self) -> &VectorMeta {
+        (**self).meta()
+    }
+    fn upsert_document(
+        &mut self,
+        doc_id: &str,
+        points: Vec<(ChunkPayload, Vec<f32>)>,
+    ) -> VectorResult<()> {
+        (**self).upsert_document(doc_id, points)
+    }
+    fn delete_document(&mut self, doc_id: &str) -> VectorResult<bool> {
+        (**self).delete_document(doc_id)
+    }
+    fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        filter: &SearchFilter,
+    ) -> VectorResult<Vec<VectorHit>> {
+        (**self).search(query, k, filter)
+    }
+    fn doc_hashes(&self) -> VectorResult<HashMap<String, String>> {
+        (**self).doc_hashes()
+    }
+    fn len(&self) -> usize {
+        (**self).len()
+    }
+    fn commit(&mut self) -> VectorResult<()> {
+        (**self).commit()
+    }
 }
 
 const FLAT_MAGIC: &[u8; 8] = b"CLRFLAT1";
@@ -343,6 +472,16 @@ impl FlatIndex {
     pub fn path(&self) -> &Path {
         &self.dir
     }
+
+    /// Every live vector with its payload (to copy an index into another implementation).
+    pub fn iter(&self) -> impl Iterator<Item = (&ChunkPayload, &[f32])> {
+        let dim = self.meta.dim;
+        self.payloads
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.alive[*i])
+            .map(move |(i, p)| (p, &self.vectors[i * dim..(i + 1) * dim]))
+    }
 }
 
 impl VectorIndex for FlatIndex {
@@ -465,6 +604,16 @@ impl VectorIndex for FlatIndex {
         bytes.extend_from_slice(&payload);
         write_atomic(&self.dir.join(FLAT_FILE), &bytes)
     }
+}
+
+/// The point id of a chunk in the Qdrant indexes: the first 8 bytes of the SHA-256 of its id
+/// (a collision is about 1 in 10^10 at 100,000 chunks).
+pub fn point_id(chunk_id: &str) -> u64 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(chunk_id.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    u64::from_le_bytes(b)
 }
 
 /// Dot product (cosine similarity for unit vectors), in 8 independent lanes so the compiler

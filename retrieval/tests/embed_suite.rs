@@ -85,6 +85,7 @@ fn tiny(dir: &Path, max_len: Option<usize>) -> BertEmbedder {
         BertOptions {
             batch_size: 2,
             max_len,
+            ..Default::default()
         },
     )
     .unwrap()
@@ -135,6 +136,27 @@ fn tiny_model_gives_unit_vectors_independent_of_batching() {
     assert_eq!(st.truncated, 0);
     assert!(st.padding > 0, "the first call batched unequal lengths");
     assert!(e.embed(&[]).unwrap().is_empty());
+    // A token budget changes the batches (short texts together, long ones alone), never the
+    // vectors; a budget below one text still makes progress.
+    for budget in [1usize, 12, 1000] {
+        let b = BertEmbedder::load(
+            &dir,
+            BertOptions {
+                batch_size: 4,
+                batch_tokens: budget,
+                max_len: None,
+            },
+        )
+        .unwrap();
+        let v = b.embed(&texts).unwrap();
+        for ((t, x), y) in texts.iter().zip(&v).zip(&all) {
+            assert!(close(x, y, 1e-5), "budget {budget}: {t}");
+        }
+        let st = b.stats();
+        if budget == 1 {
+            assert_eq!(st.padding, 0, "one text per pass: no padding");
+        }
+    }
 }
 
 #[test]

@@ -296,3 +296,38 @@ fn index_of_another_schema_version_is_refused() {
     let e = KeywordIndex::open_or_create(dir.path()).unwrap_err();
     assert!(matches!(e, Error::SchemaMismatch { .. }), "{e}");
 }
+
+#[tokio::test]
+async fn api_tokens_on_every_backend() {
+    for b in backends().await {
+        let c = Catalog::open(&b.url).await.unwrap();
+        let h1 = "a".repeat(64);
+        let h2 = "b".repeat(64);
+        assert!(c.create_token("ward-7", &h1).await.unwrap());
+        // A live token's name cannot be taken twice.
+        assert!(!c.create_token("ward-7", &h2).await.unwrap());
+        assert_eq!(c.token_name(&h1).await.unwrap().as_deref(), Some("ward-7"));
+        assert_eq!(c.token_name(&h2).await.unwrap(), None);
+        c.audit(
+            "token:ward-7",
+            "POST /v1/search",
+            &serde_json::json!({"status": 200}),
+        )
+        .await
+        .unwrap();
+        let listed = c.list_tokens().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].name, "ward-7");
+        assert_eq!(listed[0].requests, 1);
+        assert!(listed[0].last_used_ms.is_some() && listed[0].revoked_ms.is_none());
+        assert!(c.revoke_token("ward-7").await.unwrap());
+        assert!(!c.revoke_token("ward-7").await.unwrap());
+        assert_eq!(c.token_name(&h1).await.unwrap(), None);
+        // A revoked name can be issued again, with a new secret.
+        assert!(c.create_token("ward-7", &h2).await.unwrap());
+        assert_eq!(c.token_name(&h2).await.unwrap().as_deref(), Some("ward-7"));
+        assert_eq!(c.token_name(&h1).await.unwrap(), None);
+        c.close().await;
+        b.cleanup().await;
+    }
+}

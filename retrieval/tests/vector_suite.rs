@@ -76,7 +76,10 @@ fn rand_vec(seed: u64, dim: usize) -> Vec<f32> {
 }
 
 /// The shared suite: `open(dir)` opens the implementation under test in `dir` for dimension 8.
-fn suite(open: &dyn Fn(&Path) -> Box<dyn VectorIndex>) {
+/// `discards_uncommitted`: whether changes after the last commit are gone after a drop and
+/// reopen (the flat index), or kept (Qdrant flushes on drop); both are consistent states that
+/// `sync_from_catalog` repairs from the catalog.
+fn suite(open: &dyn Fn(&Path) -> Box<dyn VectorIndex>, discards_uncommitted: bool) {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("v");
     let mut idx = open(&dir);
@@ -155,8 +158,18 @@ fn suite(open: &dyn Fn(&Path) -> Box<dyn VectorIndex>) {
     idx.delete_document("D2").unwrap();
     drop(idx);
     let idx = open(&dir);
-    assert_eq!(idx.len(), 85);
-    assert_eq!(idx.doc_ids().unwrap().len(), 29);
+    let (n, docs) = if discards_uncommitted {
+        (85, 29)
+    } else {
+        (82, 28)
+    };
+    assert_eq!(idx.len(), n);
+    assert_eq!(idx.doc_ids().unwrap().len(), docs);
+    assert_eq!(
+        idx.doc_hashes().unwrap().len(),
+        docs,
+        "doc_hashes lists the same documents"
+    );
     let top = idx.search(&q, 1, &SearchFilter::default()).unwrap();
     assert_eq!(top[0].payload.chunk_id, "D0#0");
     assert!(
@@ -168,9 +181,167 @@ fn suite(open: &dyn Fn(&Path) -> Box<dyn VectorIndex>) {
 
 #[test]
 fn flat_index_passes_the_suite() {
-    suite(&|dir: &Path| -> Box<dyn VectorIndex> {
-        Box::new(FlatIndex::open(dir, "test-embedder", 8).unwrap())
-    });
+    suite(
+        &|dir: &Path| -> Box<dyn VectorIndex> {
+            Box::new(FlatIndex::open(dir, "test-embedder", 8).unwrap())
+        },
+        true,
+    );
+}
+
+#[test]
+fn open_index_dispatches_on_the_recorded_kind() {
+    use clinrag_retrieval::vector::{default_kind, open_index};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("v");
+    let mut idx = open_index(&dir, "m", 8, Some("flat")).unwrap();
+    assert_eq!(idx.meta().kind, "flat");
+    idx.upsert_document(
+        "D",
+        vec![(payload("D", 0, 2000, "pubmed", "x"), rand_vec(1, 8))],
+    )
+    .unwrap();
+    idx.commit().unwrap();
+    drop(idx);
+    // Without a kind, the recorded one is opened (whatever the build's default is).
+    let idx = open_index(&dir, "m", 8, None).unwrap();
+    assert_eq!((idx.meta().kind.as_str(), idx.len()), ("flat", 1));
+    drop(idx);
+    // Asking for another kind, or an unknown recorded kind, is a clear error; nothing rewritten.
+    let before = std::fs::read(dir.join("meta.json")).unwrap();
+    match open_index(&dir, "m", 8, Some("qdrant-edge")) {
+        Err(e @ VectorError::KindMismatch { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("flat") && msg.contains("qdrant-edge"), "{msg}");
+        }
+        Err(e) => panic!("expected KindMismatch, got {e}"),
+        Ok(_) => panic!("expected KindMismatch, got an open index"),
+    }
+    let meta = String::from_utf8(before.clone())
+        .unwrap()
+        .replace("\"flat\"", "\"hnsw-x\"");
+    std::fs::write(dir.join("meta.json"), &meta).unwrap();
+    assert!(matches!(
+        open_index(&dir, "m", 8, None),
+        Err(VectorError::KindMismatch { .. })
+    ));
+    assert!(matches!(
+        FlatIndex::open(&dir, "m", 8),
+        Err(VectorError::KindMismatch { .. })
+    ));
+    // A new folder gets the build's default kind.
+    let idx = open_index(&tmp.path().join("w"), "m", 8, None).unwrap();
+    assert_eq!(idx.meta().kind, default_kind());
+}
+
+#[cfg(feature = "qdrant-edge")]
+mod edge {
+    use super::*;
+    use clinrag_retrieval::qdrant_edge::{EdgeIndex, EdgeOptions};
+
+    #[test]
+    fn qdrant_edge_index_passes_the_suite() {
+        suite(
+            &|dir: &Path| -> Box<dyn VectorIndex> {
+                Box::new(EdgeIndex::open(dir, "test-embedder", 8).unwrap())
+            },
+            false,
+        );
+    }
+
+    #[test]
+    fn qdrant_edge_refuses_another_embedder_and_kind() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("v");
+        let mut idx = EdgeIndex::open(&dir, "model-a", 8).unwrap();
+        idx.upsert_document(
+            "D",
+            vec![(payload("D", 0, 2000, "pubmed", "x"), rand_vec(1, 8))],
+        )
+        .unwrap();
+        idx.commit().unwrap();
+        drop(idx);
+        assert!(matches!(
+            EdgeIndex::open(&dir, "model-b", 8),
+            Err(VectorError::EmbedderMismatch { .. })
+        ));
+        assert!(matches!(
+            EdgeIndex::open(&dir, "model-a", 384),
+            Err(VectorError::EmbedderMismatch { .. })
+        ));
+        assert!(matches!(
+            FlatIndex::open(&dir, "model-a", 8),
+            Err(VectorError::KindMismatch { .. })
+        ));
+        let idx = EdgeIndex::open(&dir, "model-a", 8).unwrap();
+        assert_eq!(idx.len(), 1, "nothing was rewritten by the refused opens");
+    }
+
+    /// The HNSW graph is really built and searched (a tiny indexing threshold), and its top 10
+    /// agree with the exact scan on nearly every query.
+    #[test]
+    fn qdrant_edge_graph_search_recall_against_exact() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dim = 32;
+        let opts = EdgeOptions {
+            indexing_threshold_kb: Some(10),
+            full_scan_threshold_kb: 1,
+            ..Default::default()
+        };
+        let mut idx = EdgeIndex::open_with(&tmp.path().join("e"), "m", dim, opts).unwrap();
+        let mut flat = FlatIndex::open(&tmp.path().join("f"), "m", dim).unwrap();
+        for d in 0..300u64 {
+            let doc = format!("D{d}");
+            let pts: Vec<_> = (0..5u32)
+                .map(|o| {
+                    (
+                        payload(&doc, o, 2000 + (d % 20) as i32, "pubmed", "x"),
+                        rand_vec(d * 7 + u64::from(o) + 1, dim),
+                    )
+                })
+                .collect();
+            idx.upsert_document(&doc, pts.clone()).unwrap();
+            flat.upsert_document(&doc, pts).unwrap();
+        }
+        idx.commit().unwrap();
+        assert_eq!(idx.len(), 1500);
+        assert!(idx.indexed_vectors() > 0, "no HNSW graph was built");
+        let (mut found, mut total) = (0usize, 0usize);
+        for q in 0..50u64 {
+            let qv = rand_vec(100_000 + q, dim);
+            let want: std::collections::HashSet<String> = flat
+                .search(&qv, 10, &SearchFilter::default())
+                .unwrap()
+                .into_iter()
+                .map(|h| h.payload.chunk_id)
+                .collect();
+            let got = idx.search(&qv, 10, &SearchFilter::default()).unwrap();
+            assert_eq!(got.len(), 10);
+            found += got
+                .iter()
+                .filter(|h| want.contains(&h.payload.chunk_id))
+                .count();
+            total += 10;
+            let exact = idx.search_exact(&qv, 10, &SearchFilter::default()).unwrap();
+            let exact: std::collections::HashSet<String> =
+                exact.into_iter().map(|h| h.payload.chunk_id).collect();
+            assert_eq!(exact, want, "Qdrant's exact scan equals the flat index");
+        }
+        let recall = found as f64 / total as f64;
+        assert!(recall >= 0.95, "recall@10 {recall}");
+        // Filters still apply on the graph path.
+        let f = SearchFilter {
+            year_min: Some(2005),
+            year_max: Some(2006),
+            sources: vec![],
+        };
+        let hits = idx.search(&rand_vec(5, dim), 20, &f).unwrap();
+        assert_eq!(hits.len(), 20);
+        assert!(
+            hits.iter()
+                .all(|h| matches!(h.payload.year, Some(2005 | 2006)))
+        );
+    }
 }
 
 #[test]
@@ -368,4 +539,59 @@ async fn catalog_sync_repairs_vectors_and_hybrid_search_fuses() {
         bm25_only.search("fever", 5, SearchMode::Dense, &f),
         Err(clinrag_retrieval::SearchError::NoVectors)
     ));
+}
+
+#[cfg(feature = "qdrant-server")]
+mod server {
+    use super::*;
+    use clinrag_retrieval::qdrant_server::{ServerIndex, ServerOptions};
+
+    fn options(url: &str, dir: &Path) -> ServerOptions {
+        let mut o = ServerOptions::from_env(url);
+        // One fresh collection per test folder.
+        o.collection = format!(
+            "clinrag_test_{:x}",
+            clinrag_retrieval::vector::point_id(&dir.display().to_string())
+        );
+        o
+    }
+
+    /// Runs against a real server: `CLINRAG_TEST_QDRANT_URL=http://localhost:6334` (see
+    /// docs/arch/dense.md); skipped (with a note) when it is not set.
+    #[test]
+    fn qdrant_server_index_passes_the_suite() {
+        let Ok(url) = std::env::var("CLINRAG_TEST_QDRANT_URL") else {
+            eprintln!("skipped: set CLINRAG_TEST_QDRANT_URL to a Qdrant server's gRPC URL");
+            return;
+        };
+        suite(
+            &|dir: &Path| -> Box<dyn VectorIndex> {
+                Box::new(ServerIndex::open(dir, "test-embedder", 8, options(&url, dir)).unwrap())
+            },
+            false,
+        );
+    }
+
+    /// No server: a clear error naming the URL, after the retries, in bounded time.
+    #[test]
+    fn unreachable_server_is_a_clear_error() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = format!("http://127.0.0.1:{port}");
+        let tmp = tempfile::tempdir().unwrap();
+        let mut o = ServerOptions::new(&url);
+        o.attempts = 3;
+        o.backoff = std::time::Duration::from_millis(20);
+        let t = std::time::Instant::now();
+        match ServerIndex::open(&tmp.path().join("v"), "m", 8, o) {
+            Err(e @ VectorError::Backend(_)) => {
+                assert!(e.to_string().contains(&url), "{e}");
+            }
+            other => panic!("expected a backend error, got {other:?}"),
+        }
+        assert!(t.elapsed() < std::time::Duration::from_secs(20));
+    }
 }

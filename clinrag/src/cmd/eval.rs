@@ -26,6 +26,8 @@ enum Cmd {
     Coding(crate::cmd::code::EvalArgs),
     /// Rare-disease ranking: top-1/3/10 and median rank on `{"present","excluded","disease"}` cases.
     Rare(crate::cmd::eval_rare::Args),
+    /// Question answering: cited gold recall, citation validity, supported sentences, abstention, latency.
+    Qa(crate::cmd::eval_qa::Args),
 }
 
 /// Arguments of `clinrag eval retrieval`.
@@ -43,6 +45,12 @@ pub struct RetrievalArgs {
     /// Retrieval mode [default: hybrid when the vector index exists, else bm25].
     #[arg(long, value_enum)]
     mode: Option<crate::cmd::search::Mode>,
+    #[command(flatten)]
+    expand: crate::cmd::search::ExpandArgs,
+    /// gRPC URL of a Qdrant server holding the vectors (feature `qdrant-server`; API key from
+    /// CLINRAG_QDRANT_API_KEY); default: the vector index in the home folder.
+    #[arg(long, env = "CLINRAG_QDRANT_URL")]
+    qdrant_url: Option<String>,
 }
 
 /// Runs `clinrag eval`.
@@ -51,9 +59,11 @@ pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
         Cmd::Retrieval(a) => a,
         Cmd::Coding(a) => return crate::cmd::code::eval_coding(g, a).await,
         Cmd::Rare(a) => return crate::cmd::eval_rare::run(g, a).await,
+        Cmd::Qa(a) => return crate::cmd::eval_qa::run(g, a).await,
     };
-    let index = crate::store::searcher(g)?;
+    let index = crate::store::searcher_at(g, a.qdrant_url.as_deref())?;
     let mode = crate::cmd::search::Mode::resolve(a.mode, &index);
+    let expander = crate::cmd::search::Expander::load(g, &a.expand)?;
     let text = std::fs::read_to_string(&a.questions)
         .with_context(|| format!("cannot read {}", a.questions.display()))?;
     let mut recall = 0.0;
@@ -96,7 +106,15 @@ pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
         };
         let t = Instant::now();
         // Chunks are over-fetched so that k distinct documents remain after de-duplication.
-        let hits = crate::cmd::search::search(&index, q, a.k * 4, mode, &SearchFilter::default())?;
+        let hits = crate::cmd::search::search_expanded(
+            &index,
+            expander.as_ref(),
+            q,
+            a.k * 4,
+            mode,
+            &SearchFilter::default(),
+        )?;
+        let hits: Vec<_> = hits.into_iter().map(|h| h.hit).collect();
         lat_ms.push(t.elapsed().as_secs_f64() * 1e3);
         let mut docs: Vec<&str> = Vec::new();
         for h in &hits {
@@ -135,6 +153,7 @@ pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
     };
     let out = serde_json::json!({
         "mode": format!("{mode:?}").to_lowercase(),
+        "expand": expander.is_some(),
         "k": a.k,
         "questions": n,
         "skipped": skipped,

@@ -31,6 +31,10 @@ pub struct Args {
     /// index exists, later runs keep it up to date without this flag.
     #[arg(long)]
     embed: bool,
+    /// gRPC URL of a Qdrant server holding the vectors (feature `qdrant-server`; API key from
+    /// CLINRAG_QDRANT_API_KEY); default: the vector index in the home folder.
+    #[arg(long, env = "CLINRAG_QDRANT_URL")]
+    qdrant_url: Option<String>,
 }
 
 /// The knowledge-graph linker as the ingest pipeline's chunk annotator: the concept ids of the
@@ -61,7 +65,7 @@ async fn linker(g: &Global) -> Option<Arc<dyn ChunkAnnotator>> {
     }
     let built = tokio::task::spawn_blocking(move || {
         let graph = clinrag_kg::open_or_build(&home)?;
-        clinrag_kg::Linker::new(Arc::new(graph))
+        clinrag_kg::open_linker(&home, Arc::new(graph))
     })
     .await;
     match built {
@@ -113,7 +117,8 @@ pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
         max_doc_bytes: args.max_doc_mb * 1024 * 1024,
         ..IngestConfig::default()
     };
-    let mut ingestor = crate::store::ingestor(g, cfg, args.embed).await?;
+    let mut ingestor =
+        crate::store::ingestor_at(g, cfg, args.embed, args.qdrant_url.as_deref()).await?;
     if !args.no_link
         && let Some(a) = linker(g).await
     {

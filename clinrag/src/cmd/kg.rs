@@ -82,6 +82,67 @@ pub fn open_graph(g: &crate::Global) -> anyhow::Result<ConceptGraph> {
     Ok(graph)
 }
 
+/// Loads the graph and builds the linker, or `None` (with a note on stderr) when the home
+/// folder has no vocabularies: callers that only enrich their answers with concepts go on without.
+pub fn linker_if_available(g: &crate::Global) -> anyhow::Result<Option<Linker>> {
+    if !g.home.join(clinrag_kg::SNAPSHOT_PATH).exists() && !g.home.join("vocab").exists() {
+        if !g.json {
+            eprintln!(
+                "note: no vocabularies in {} (run `clinrag setup`): no concept linking",
+                g.home.display()
+            );
+        }
+        return Ok(None);
+    }
+    let graph = Arc::new(open_graph(g)?);
+    let t = Instant::now();
+    let linker = clinrag_kg::open_linker(&g.home, graph)?;
+    tracing::info!(ms = t.elapsed().as_millis() as u64, "linker ready");
+    Ok(Some(linker))
+}
+
+/// The graph expansion of a search query as retrieval's plain data: affirmed concepts linked
+/// in the query (how they matched, shortened to its first word: label, synonym, abbreviation,
+/// ...) and the extra terms (synonyms, label, parent, child) with the concept they come from.
+pub fn query_expansion(linker: &Linker, query: &str) -> clinrag_retrieval::QueryExpansion {
+    use clinrag_retrieval::{ExpansionConcept, ExpansionTerm, QueryExpansion};
+    let e = linker.expand(query, ExpandOptions::default());
+    let short = |via: &str| {
+        let w = via.split_whitespace().next().unwrap_or("label");
+        match w {
+            "label" if via.starts_with("label variant") => "variant".to_string(),
+            w => w.to_string(),
+        }
+    };
+    let concepts: Vec<ExpansionConcept> = e
+        .concepts
+        .iter()
+        .map(|c| ExpansionConcept {
+            id: c.id.clone(),
+            label: c.label.clone(),
+            via: short(&c.matched_via),
+        })
+        .collect();
+    let label_of = |id: &str| {
+        concepts
+            .iter()
+            .find(|c| c.id == id)
+            .map(|c| c.label.clone())
+            .unwrap_or_default()
+    };
+    let terms = e
+        .terms
+        .iter()
+        .map(|t| ExpansionTerm {
+            term: t.term.clone(),
+            concept: t.concept_id.clone(),
+            label: label_of(&t.concept_id),
+            via: t.relation.clone(),
+        })
+        .collect();
+    QueryExpansion { concepts, terms }
+}
+
 /// Runs `clinrag kg`.
 pub async fn run(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
     let g = g.clone();
@@ -363,7 +424,7 @@ fn run_blocking(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
         }) => neighbors(&graph, &code, depth, edge.as_deref(), limit),
         Some(Action::Path { a, b }) => path(&graph, &a, &b),
         Some(Action::Expand { text }) => {
-            let linker = Linker::new(graph.clone())?;
+            let linker = clinrag_kg::open_linker(&g.home, graph.clone())?;
             Ok(serde_json::to_value(
                 linker.expand(&text, ExpandOptions::default()),
             )?)

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clinrag_kg::Linker;
 use serde_json::{Value, json};
 
 /// Link clinical text to vocabulary concepts.
@@ -33,7 +32,7 @@ fn run_blocking(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
         anyhow::bail!("give the text to link, or --batch FILE.jsonl");
     }
     let graph = Arc::new(super::kg::open_graph(g)?);
-    let linker = Linker::new(graph)?;
+    let linker = clinrag_kg::open_linker(&g.home, graph)?;
     if let Some(path) = &args.batch {
         let file =
             std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clinrag_phenotype::{
-    IndexConfig, PhenotypeMatcher, RankConfig, Ranking, RareIndex, Scheme, SimConfig, TextMention,
-    simulate,
+    IndexConfig, PhenotypeMatcher, RankConfig, Ranking, RareIndex, Scheme, SimConfig, simulate,
 };
+use clinrag_retrieval::KeywordIndex;
 
 /// Rank rare diseases for observed (and excluded) phenotypes.
 #[derive(clap::Args, Debug)]
@@ -23,7 +23,9 @@ pub struct Args {
     /// Excluded (explicitly absent) HPO terms, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub exclude: Vec<String>,
-    /// Case description; phenotypes are found by exact label/synonym match, negated ones are excluded.
+    /// Case description; phenotypes are found by the knowledge-graph linker (HPO labels, synonyms
+    /// and variants, with negation): negated findings become excluded terms, uncertain and family
+    /// findings are ignored. Without the vocabularies, an exact label/synonym matcher is used.
     #[arg(long)]
     pub text: Option<String>,
     /// Number of candidates.
@@ -175,53 +177,237 @@ struct Request {
     k: Option<usize>,
 }
 
-struct Answer {
-    ranking: Ranking,
-    mentions: Vec<TextMention>,
+/// What maps `--text` to HPO terms.
+pub enum TextLinker {
+    /// The knowledge-graph linker (all vocabularies, NegEx-style context).
+    Kg(Box<clinrag_kg::Linker>),
+    /// clinrag-phenotype's exact label/synonym matcher, when the linker cannot be loaded.
+    Phenotype(PhenotypeMatcher),
 }
 
-fn answer(
-    idx: &RareIndex,
-    matcher: Option<&PhenotypeMatcher>,
-    cfg: &RankConfig,
-    req: &Request,
-    k: usize,
-) -> anyhow::Result<Answer> {
-    let mut present = req.hpo.clone();
-    let mut excluded = req.exclude.clone();
-    let mut mentions = Vec::new();
-    if let (Some(text), Some(m)) = (req.text.as_deref(), matcher) {
-        mentions = m.find(text);
-        for x in &mentions {
-            let id = x.term.to_string();
-            if x.negated {
-                excluded.push(id);
-            } else {
-                present.push(id);
+impl TextLinker {
+    /// The kg linker when the home folder has the vocabularies, else the phenotype matcher
+    /// (with a warning saying why).
+    pub fn load(g: &crate::Global, idx: &RareIndex) -> TextLinker {
+        match super::kg::linker_if_available(g) {
+            Ok(Some(l)) => TextLinker::Kg(Box::new(l)),
+            Ok(None) => TextLinker::Phenotype(PhenotypeMatcher::new(idx.ontology())),
+            Err(e) => {
+                tracing::warn!(
+                    "the concept linker is unavailable ({e:#}); --text uses exact HPO label matching"
+                );
+                TextLinker::Phenotype(PhenotypeMatcher::new(idx.ontology()))
             }
         }
-        if mentions.is_empty() && present.is_empty() {
+    }
+
+    /// "kg-linker" or "phenotype-matcher", for the JSON answer.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TextLinker::Kg(_) => "kg-linker",
+            TextLinker::Phenotype(_) => "phenotype-matcher",
+        }
+    }
+
+    /// The HPO terms of `text`, each with what the ranking does with it.
+    pub fn terms(&self, text: &str) -> Vec<TextTerm> {
+        use clinrag_kg::{Certainty, Experiencer};
+        match self {
+            TextLinker::Kg(l) => {
+                let mut out = Vec::new();
+                for m in l.link(text) {
+                    let (status, note) = match (m.experiencer, m.certainty) {
+                        (Experiencer::Family, _) => ("ignored", Some("a relative's finding")),
+                        (_, Certainty::Possible) => ("ignored", Some("uncertain")),
+                        (_, Certainty::Negated) => ("excluded", None),
+                        (_, Certainty::Affirmed) => ("present", None),
+                    };
+                    for c in m.concept_ids.iter().filter(|c| c.vocab == "HP") {
+                        if out
+                            .iter()
+                            .any(|t: &TextTerm| t.term == c.id && t.start == m.start)
+                        {
+                            continue;
+                        }
+                        out.push(TextTerm {
+                            term: c.id.clone(),
+                            name: c.label.clone(),
+                            start: m.start,
+                            end: m.end,
+                            text: m.text_span.clone(),
+                            status,
+                            note: note.map(str::to_owned),
+                        });
+                    }
+                }
+                out
+            }
+            TextLinker::Phenotype(p) => p
+                .find(text)
+                .into_iter()
+                .map(|x| {
+                    let start = text.get(..x.start).map_or(0, |s| s.chars().count());
+                    let span = text.get(x.start..x.end).unwrap_or_default();
+                    TextTerm {
+                        term: x.term.to_string(),
+                        name: x.name,
+                        start,
+                        end: start + span.chars().count(),
+                        text: span.to_owned(),
+                        status: if x.negated { "excluded" } else { "present" },
+                        note: None,
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// An HPO term found in `--text`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TextTerm {
+    /// `HP:nnnnnnn`.
+    pub term: String,
+    /// Its preferred name.
+    pub name: String,
+    /// Char span in the text.
+    pub start: usize,
+    /// End (exclusive), chars.
+    pub end: usize,
+    /// The words of the text.
+    pub text: String,
+    /// "present", "excluded" (negated) or "ignored".
+    pub status: &'static str,
+    /// Why a term was ignored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A literature passage that mentions a candidate disease.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Literature {
+    /// Document id (`PMID:n`, ...).
+    pub doc_id: String,
+    /// Chunk id.
+    pub chunk_id: String,
+    /// Document title.
+    pub title: String,
+    /// Char span of the passage in the stored document.
+    pub start: usize,
+    /// End (exclusive).
+    pub end: usize,
+}
+
+/// Passages per candidate.
+const LITERATURE_PER_CANDIDATE: usize = 3;
+
+/// The keyword index when one exists in the home folder (never created here).
+pub fn literature_index(g: &crate::Global) -> Option<KeywordIndex> {
+    let dir = g.path(crate::store::KEYWORD_DIR);
+    if !dir.join("meta.json").exists() {
+        return None;
+    }
+    match KeywordIndex::open_or_create(&dir) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            tracing::warn!("no literature links: {e}");
+            None
+        }
+    }
+}
+
+/// Chunks whose linked concepts hold the disease id (ingest links OMIM and ORPHA disease
+/// names), best match of the disease name first.
+fn literature(kw: &KeywordIndex, id: &str, name: &str) -> anyhow::Result<Vec<Literature>> {
+    Ok(kw
+        .chunks_mentioning(id, Some(name), LITERATURE_PER_CANDIDATE)?
+        .into_iter()
+        .map(|h| Literature {
+            doc_id: h.doc_id,
+            chunk_id: h.chunk_id,
+            title: h.title,
+            start: h.start,
+            end: h.end,
+        })
+        .collect())
+}
+
+struct Answer {
+    ranking: Ranking,
+    text_terms: Vec<TextTerm>,
+    text_linker: Option<&'static str>,
+    /// One list per candidate.
+    literature: Vec<Vec<Literature>>,
+}
+
+/// What a request needs besides the index: the text linker (loaded on first use) and the
+/// keyword index for literature links.
+struct Ctx<'a> {
+    g: &'a crate::Global,
+    idx: &'a RareIndex,
+    cfg: &'a RankConfig,
+    linker: std::cell::OnceCell<TextLinker>,
+    literature: Option<KeywordIndex>,
+}
+
+fn answer(cx: &Ctx<'_>, req: &Request, k: usize) -> anyhow::Result<Answer> {
+    let mut present = req.hpo.clone();
+    let mut excluded = req.exclude.clone();
+    let mut text_terms = Vec::new();
+    let mut text_linker = None;
+    if let Some(text) = req.text.as_deref() {
+        let l = cx.linker.get_or_init(|| TextLinker::load(cx.g, cx.idx));
+        text_linker = Some(l.name());
+        text_terms = l.terms(text);
+        for t in &text_terms {
+            match t.status {
+                "present" => present.push(t.term.clone()),
+                "excluded" => excluded.push(t.term.clone()),
+                _ => {}
+            }
+        }
+        if present.is_empty() {
             anyhow::bail!(
-                "no HPO phenotype found in the text (exact label or synonym match); pass --hpo terms instead"
+                "no present HPO phenotype found in the text ({} terms found, none affirmed); pass --hpo terms instead",
+                text_terms.len()
             );
         }
     }
-    let q = idx.prepare(&present, &excluded)?;
+    let q = cx.idx.prepare(&present, &excluded)?;
+    let ranking = cx.idx.rank(&q, cx.cfg, k);
+    let mut lit = Vec::with_capacity(ranking.candidates.len());
+    for c in &ranking.candidates {
+        lit.push(match &cx.literature {
+            Some(kw) => literature(kw, &c.id.to_string(), &c.name)?,
+            None => Vec::new(),
+        });
+    }
     Ok(Answer {
-        ranking: idx.rank(&q, cfg, k),
-        mentions,
+        ranking,
+        text_terms,
+        text_linker,
+        literature: lit,
     })
 }
 
 fn answer_json(a: &Answer) -> serde_json::Value {
     let mut v = serde_json::to_value(&a.ranking)
         .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }));
-    if !a.mentions.is_empty()
-        && let Some(o) = v.as_object_mut()
-    {
+    if let Some(cands) = v.get_mut("candidates").and_then(|c| c.as_array_mut()) {
+        for (c, lit) in cands.iter_mut().zip(&a.literature) {
+            if let Some(o) = c.as_object_mut() {
+                o.insert(
+                    "literature".into(),
+                    serde_json::to_value(lit).unwrap_or_default(),
+                );
+            }
+        }
+    }
+    if let (Some(name), Some(o)) = (a.text_linker, v.as_object_mut()) {
+        o.insert("text_linker".into(), name.into());
         o.insert(
             "text_terms".into(),
-            serde_json::to_value(&a.mentions).unwrap_or(serde_json::Value::Null),
+            serde_json::to_value(&a.text_terms).unwrap_or(serde_json::Value::Null),
         );
     }
     v
@@ -231,23 +417,27 @@ fn print_table(a: &Answer) {
     for w in &a.ranking.query.warnings {
         eprintln!("note: {w}");
     }
-    for m in &a.mentions {
+    if let Some(l) = a.text_linker {
+        eprintln!("text mapped by the {l}");
+    }
+    for m in &a.text_terms {
         eprintln!(
-            "text: {} {}{}",
+            "text: {} {} \"{}\" -> {}{}",
             m.term,
             m.name,
-            if m.negated {
-                " (negated -> excluded)"
-            } else {
-                ""
-            }
+            m.text,
+            m.status,
+            m.note
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default()
         );
     }
     println!(
         "{:>4}  {:<14} {:>8} {:>9}  name",
         "rank", "id", "score", "posterior"
     );
-    for c in &a.ranking.candidates {
+    for (i, c) in a.ranking.candidates.iter().enumerate() {
         let post = c
             .posterior
             .map(|p| format!("{p:.3}"))
@@ -282,6 +472,12 @@ fn print_table(a: &Answer) {
                 .collect();
             println!("        not observed: {}", names.join("; "));
         }
+        for l in a.literature.get(i).into_iter().flatten() {
+            println!(
+                "        literature: {} chars {}-{}  {}",
+                l.doc_id, l.start, l.end, l.title
+            );
+        }
     }
 }
 
@@ -309,11 +505,15 @@ fn run_blocking(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     let idx = load_index(g, args.scoring.index_config()?)?;
-    let needs_text = args.text.is_some() || args.batch.is_some();
-    // TODO(lead): use clinrag-kg's linker for --text when it is wired; this is the exact-match fallback.
-    let matcher = needs_text.then(|| PhenotypeMatcher::new(idx.ontology()));
+    let cx = Ctx {
+        g,
+        idx: &idx,
+        cfg: &cfg,
+        linker: std::cell::OnceCell::new(),
+        literature: literature_index(g),
+    };
     if let Some(batch) = &args.batch {
-        return run_batch(&idx, matcher.as_ref(), &cfg, batch, args.k);
+        return run_batch(&cx, batch, args.k);
     }
     let req = Request {
         hpo: args.hpo,
@@ -321,7 +521,7 @@ fn run_blocking(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
         text: args.text,
         ..Request::default()
     };
-    let a = answer(&idx, matcher.as_ref(), &cfg, &req, args.k)?;
+    let a = answer(&cx, &req, args.k)?;
     if g.json {
         println!("{}", answer_json(&a));
     } else {
@@ -330,13 +530,7 @@ fn run_blocking(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_batch(
-    idx: &RareIndex,
-    matcher: Option<&PhenotypeMatcher>,
-    cfg: &RankConfig,
-    path: &Path,
-    k: usize,
-) -> anyhow::Result<ExitCode> {
+fn run_batch(cx: &Ctx<'_>, path: &Path, k: usize) -> anyhow::Result<ExitCode> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let stdout = std::io::stdout();
@@ -348,7 +542,7 @@ fn run_batch(
             continue;
         }
         let v = match serde_json::from_str::<Request>(&line) {
-            Ok(req) => match answer(idx, matcher, cfg, &req, req.k.unwrap_or(k)) {
+            Ok(req) => match answer(cx, &req, req.k.unwrap_or(k)) {
                 Ok(a) => {
                     let mut v = answer_json(&a);
                     if let Some(o) = v.as_object_mut() {

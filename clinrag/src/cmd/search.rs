@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clinrag_retrieval::{Hit, HybridSearcher, SearchFilter, SearchMode};
+use clinrag_retrieval::{ExpandedHit, ExpansionConfig, HybridSearcher, SearchFilter, SearchMode};
 
 use crate::Global;
 
@@ -39,6 +39,73 @@ impl Mode {
     }
 }
 
+/// On or off.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Toggle {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
+/// Graph expansion options shared by `search` and `eval retrieval`.
+#[derive(clap::Args, Clone, Debug)]
+pub struct ExpandArgs {
+    /// Graph-expanded retrieval: concepts linked in the query add their synonyms and closely
+    /// related concepts to the query, and BM25 candidates that mention them are boosted
+    /// (explained in each hit's "expansion"). Off by default (measured in benchmarks/kg.md: it
+    /// raises BM25 recall@10, not hybrid's, and costs a linker load plus ~15 ms per query).
+    #[arg(long, value_enum, default_value = "off")]
+    pub expand: Toggle,
+    /// Weight of an expansion term relative to the query's own words.
+    #[arg(long, default_value_t = ExpansionConfig::default().term_weight)]
+    pub expand_weight: f32,
+    /// Score factor `1 + B * share` for BM25 candidates mentioning a share of the linked concepts.
+    #[arg(long, default_value_t = ExpansionConfig::default().concept_boost)]
+    pub expand_boost: f32,
+}
+
+/// The linker and weights behind `--expand on`.
+pub struct Expander {
+    linker: clinrag_kg::Linker,
+    cfg: ExpansionConfig,
+}
+
+impl Expander {
+    /// Loads the linker when `--expand on` (an error when the vocabularies are missing).
+    pub fn load(g: &Global, a: &ExpandArgs) -> anyhow::Result<Option<Expander>> {
+        if a.expand == Toggle::Off {
+            return Ok(None);
+        }
+        let Some(linker) = crate::cmd::kg::linker_if_available(g)? else {
+            anyhow::bail!("--expand on needs the vocabularies: run `clinrag setup` first");
+        };
+        Ok(Some(Expander {
+            linker,
+            cfg: ExpansionConfig {
+                term_weight: a.expand_weight,
+                concept_boost: a.expand_boost,
+            },
+        }))
+    }
+}
+
+/// Runs one query in `mode`, graph-expanded when `expander` is given.
+pub fn search_expanded(
+    index: &HybridSearcher,
+    expander: Option<&Expander>,
+    query: &str,
+    k: usize,
+    mode: Mode,
+    filter: &SearchFilter,
+) -> anyhow::Result<Vec<ExpandedHit>> {
+    let exp = expander
+        .map(|e| crate::cmd::kg::query_expansion(&e.linker, query))
+        .unwrap_or_default();
+    let cfg = expander.map(|e| e.cfg).unwrap_or_default();
+    Ok(index.search_expanded(query, &exp, &cfg, k, mode.to_search(), filter)?)
+}
+
 /// Arguments of `clinrag search`.
 #[derive(clap::Args)]
 pub struct Args {
@@ -69,11 +136,17 @@ pub struct Args {
     /// JSONL file of queries (`{"id", "text", "k"?}` per line); one JSON line out per query.
     #[arg(long, conflicts_with = "query")]
     batch: Option<PathBuf>,
+    #[command(flatten)]
+    expand: ExpandArgs,
+    /// gRPC URL of a Qdrant server holding the vectors (feature `qdrant-server`; API key from
+    /// CLINRAG_QDRANT_API_KEY); default: the vector index in the home folder.
+    #[arg(long, env = "CLINRAG_QDRANT_URL")]
+    qdrant_url: Option<String>,
 }
 
 /// Runs `clinrag search`.
 pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
-    let mut index = crate::store::searcher(g)?;
+    let mut index = crate::store::searcher_at(g, args.qdrant_url.as_deref())?;
     index.config.max_per_doc = args.max_per_doc;
     index.config.rrf_k = args.rrf_k;
     let mode = Mode::resolve(args.mode, &index);
@@ -82,19 +155,21 @@ pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
         year_max: args.year_max,
         sources: args.source.clone(),
     };
+    let expander = Expander::load(g, &args.expand)?;
     if let Some(batch) = &args.batch {
-        return run_batch(&index, batch, &args, mode, &filter);
+        return run_batch(&index, expander.as_ref(), batch, &args, mode, &filter);
     }
     let query = args.query.as_deref().unwrap_or_default();
-    let hits = search(&index, query, args.k, mode, &filter)?;
+    let hits = search_expanded(&index, expander.as_ref(), query, args.k, mode, &filter)?;
     if g.json {
         println!("{}", serde_json::json!({ "hits": hits }));
     } else if hits.is_empty() {
         println!("no passages match");
     } else {
-        for h in &hits {
+        for e in &hits {
+            let h = &e.hit;
             println!(
-                "[{}] {}  {}\n    {} · chars {}–{} · score {:.2}\n    {}\n",
+                "[{}] {}  {}\n    {} · chars {}–{} · score {:.2}\n    {}",
                 h.rank,
                 h.doc_id,
                 h.title,
@@ -104,24 +179,18 @@ pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
                 h.score,
                 preview(&h.text, 400)
             );
+            for n in &e.expansion {
+                println!("    expansion: {}", n.explanation);
+            }
+            println!();
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// Runs one query in `mode`.
-pub fn search(
-    index: &HybridSearcher,
-    query: &str,
-    k: usize,
-    mode: Mode,
-    filter: &SearchFilter,
-) -> anyhow::Result<Vec<Hit>> {
-    Ok(index.search(query, k, mode.to_search(), filter)?)
-}
-
 fn run_batch(
     index: &HybridSearcher,
+    expander: Option<&Expander>,
     path: &std::path::Path,
     args: &Args,
     mode: Mode,
@@ -143,7 +212,7 @@ fn run_batch(
                     .unwrap_or(args.k);
                 match text {
                     None => serde_json::json!({ "id": id, "error": "missing \"text\"" }),
-                    Some(t) => match search(index, t, k, mode, filter) {
+                    Some(t) => match search_expanded(index, expander, t, k, mode, filter) {
                         Ok(hits) => serde_json::json!({ "id": id, "hits": hits }),
                         Err(e) => serde_json::json!({ "id": id, "error": format!("{e:#}") }),
                     },
