@@ -38,6 +38,10 @@ enum Command {
     Stats,
     /// Check that the catalog and the indexes agree (and repair them).
     Check(cmd::stats::CheckArgs),
+    /// Write a consistent snapshot of the catalog and indexes (safe while ingest or serve run).
+    Backup(cmd::backup::BackupArgs),
+    /// Restore a backup into the home folder, verifying every file, then check it.
+    Restore(cmd::backup::RestoreArgs),
     /// Measure quality (retrieval, coding, rare-disease ranking) on a gold file.
     Eval(cmd::eval::Args),
     /// Link clinical text to ICD-10-CM, HPO, MeSH, ATC and drug concepts, with negation and context.
@@ -75,6 +79,7 @@ enum BenchCommand {
 }
 
 fn main() -> ExitCode {
+    quiet_broken_pipe();
     let cli = Cli::parse();
     let global = match cli.global.resolve() {
         Ok(g) => g,
@@ -107,6 +112,25 @@ fn main() -> ExitCode {
     }
 }
 
+/// `clinrag ... --json | head` closes stdout early; `println!` then panics with "failed printing
+/// to stdout: Broken pipe". Like other Unix filters, end quietly with 141 (128 + SIGPIPE) instead of
+/// printing a panic; every other panic goes to the default hook.
+fn quiet_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 async fn run(g: &Global, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Setup(a) => cmd::setup::run(g, a).await,
@@ -116,6 +140,8 @@ async fn run(g: &Global, command: Command) -> anyhow::Result<ExitCode> {
         Command::Rm(a) => cmd::stats::rm(g, a).await,
         Command::Stats => cmd::stats::stats(g).await,
         Command::Check(a) => cmd::stats::check(g, a).await,
+        Command::Backup(a) => cmd::backup::backup(g, a).await,
+        Command::Restore(a) => cmd::backup::restore(g, a).await,
         Command::Eval(a) => cmd::eval::run(g, a).await,
         Command::Link(a) => cmd::link::run(g, a).await,
         Command::Kg(a) => cmd::kg::run(g, a).await,

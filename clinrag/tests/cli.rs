@@ -2,50 +2,13 @@
 //! stats, rm, check, and crash safety with a real child process killed mid-ingest.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use common::{bin, clinrag, corpus, json};
 use serde_json::Value;
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_clinrag"))
-}
-
-fn clinrag(home: &Path, args: &[&str]) -> Output {
-    Command::new(bin())
-        .env("CLINRAG_HOME", home)
-        .env_remove("CLINRAG_DATABASE_URL")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn json(o: &Output) -> Value {
-    let s = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(
-        s.lines().count(),
-        1,
-        "--json prints exactly one line: {s}\nstderr: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_str(&s).unwrap()
-}
-
-fn corpus(dir: &Path, n: usize) -> PathBuf {
-    let p = dir.join("corpus.jsonl");
-    let mut s = String::new();
-    for i in 0..n {
-        s.push_str(&serde_json::json!({
-            "id": format!("DOC-{i}"),
-            "title": format!("Case report {i}"),
-            "text": format!("Patient {i} presented with fever and cough. Chest radiograph showed consolidation in lobe {}. Amoxicillin was started and symptoms resolved.", i % 5),
-        }).to_string());
-        s.push('\n');
-    }
-    std::fs::write(&p, s).unwrap();
-    p
-}
 
 #[test]
 fn ingest_search_docs_stats_rm() {

@@ -540,6 +540,22 @@ impl Catalog {
     }
 }
 
+impl Catalog {
+    /// Writes a consistent copy of an SQLite catalog to `dest` (a new file) with `VACUUM INTO`,
+    /// which reads one snapshot while writers go on. Returns `false` for PostgreSQL (use
+    /// `pg_dump`).
+    pub async fn vacuum_into(&self, dest: &Path) -> Result<bool> {
+        if self.backend != Backend::Sqlite {
+            return Ok(false);
+        }
+        sqlx::query("VACUUM INTO $1")
+            .bind(dest.to_string_lossy().into_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(true)
+    }
+}
+
 fn placeholders(first: usize, n: usize) -> String {
     (first..first + n)
         .map(|i| format!("${i}"))

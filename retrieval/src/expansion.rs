@@ -11,9 +11,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::fusion::{
-    HybridSearcher, SearchError, SearchMode, limit_per_doc, reciprocal_rank_fusion,
-};
+use crate::fusion::{HybridSearcher, SearchError, SearchMode, fuse_hits, limit_per_doc};
 use crate::keyword::{Hit, SearchFilter, validate_query};
 
 /// A concept linked in the query.
@@ -224,24 +222,7 @@ impl HybridSearcher {
             SearchMode::Hybrid => {
                 let b = bm25(&mut held)?;
                 let d = self.dense_search(query, depth, filter)?;
-                let idl = |hs: &[Hit]| hs.iter().map(|h| h.chunk_id.clone()).collect::<Vec<_>>();
-                let (bi, di) = (idl(&b), idl(&d));
-                let fused = reciprocal_rank_fusion(
-                    &[(&bi, fc.bm25_weight), (&di, fc.dense_weight)],
-                    fc.rrf_k,
-                );
-                let mut by_id: HashMap<String, Hit> = HashMap::new();
-                for h in d.into_iter().chain(b) {
-                    by_id.entry(h.chunk_id.clone()).or_insert(h);
-                }
-                fused
-                    .into_iter()
-                    .filter_map(|f| {
-                        let mut h = by_id.remove(&f.id)?;
-                        h.score = f.score;
-                        Some(h)
-                    })
-                    .collect()
+                fuse_hits(b, d, fc)
             }
         };
         if let Some(n) = fc.max_per_doc {

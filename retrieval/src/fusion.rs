@@ -101,6 +101,29 @@ pub fn reciprocal_rank_fusion(lists: &[(&[String], f32)], k: f32) -> Vec<Fused> 
         .collect()
 }
 
+/// BM25 and dense hit lists fused by [`reciprocal_rank_fusion`] with the configured weights; each
+/// fused hit keeps its dense-side record (or its BM25 one) with the fused score.
+pub(crate) fn fuse_hits(bm25: Vec<Hit>, dense: Vec<Hit>, cfg: &FusionConfig) -> Vec<Hit> {
+    let ids = |hs: &[Hit]| hs.iter().map(|h| h.chunk_id.clone()).collect::<Vec<_>>();
+    let (bi, di) = (ids(&bm25), ids(&dense));
+    let fused = reciprocal_rank_fusion(
+        &[(&bi, cfg.bm25_weight), (&di, cfg.dense_weight)],
+        cfg.rrf_k,
+    );
+    let mut by_id: HashMap<String, Hit> = HashMap::new();
+    for h in dense.into_iter().chain(bm25) {
+        by_id.entry(h.chunk_id.clone()).or_insert(h);
+    }
+    fused
+        .into_iter()
+        .filter_map(|f| {
+            let mut h = by_id.remove(&f.id)?;
+            h.score = f.score;
+            Some(h)
+        })
+        .collect()
+}
+
 /// Keeps at most `n` hits per document, in order.
 pub fn limit_per_doc(hits: Vec<Hit>, n: usize) -> Vec<Hit> {
     let mut count: HashMap<String, usize> = HashMap::new();
@@ -234,24 +257,7 @@ impl HybridSearcher {
             SearchMode::Hybrid => {
                 let bm25 = self.keyword.search(query, depth, filter)?;
                 let dense = self.dense_search(query, depth, filter)?;
-                let ids = |hs: &[Hit]| hs.iter().map(|h| h.chunk_id.clone()).collect::<Vec<_>>();
-                let (bi, di) = (ids(&bm25), ids(&dense));
-                let fused = reciprocal_rank_fusion(
-                    &[(&bi, cfg.bm25_weight), (&di, cfg.dense_weight)],
-                    cfg.rrf_k,
-                );
-                let mut by_id: HashMap<String, Hit> = HashMap::new();
-                for h in dense.into_iter().chain(bm25) {
-                    by_id.entry(h.chunk_id.clone()).or_insert(h);
-                }
-                fused
-                    .into_iter()
-                    .filter_map(|f| {
-                        let mut h = by_id.remove(&f.id)?;
-                        h.score = f.score;
-                        Some(h)
-                    })
-                    .collect()
+                fuse_hits(bm25, dense, cfg)
             }
         };
         if let Some(n) = cfg.max_per_doc {

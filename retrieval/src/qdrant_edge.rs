@@ -353,12 +353,7 @@ impl VectorIndex for EdgeIndex {
         doc_id: &str,
         points: Vec<(ChunkPayload, Vec<f32>)>,
     ) -> VectorResult<()> {
-        if let Some(bad) = points.iter().find(|(_, v)| v.len() != self.meta.dim) {
-            return Err(VectorError::Dimension {
-                expected: self.meta.dim,
-                got: bad.1.len(),
-            });
-        }
+        self.meta.check_dims(&points)?;
         self.delete_document(doc_id)?;
         if points.is_empty() {
             return Ok(());

@@ -147,6 +147,17 @@ pub struct VectorMeta {
 }
 
 impl VectorMeta {
+    /// Refuses points whose vectors do not have this index's dimension.
+    pub fn check_dims(&self, points: &[(ChunkPayload, Vec<f32>)]) -> VectorResult<()> {
+        match points.iter().find(|(_, v)| v.len() != self.dim) {
+            Some((_, v)) => Err(VectorError::Dimension {
+                expected: self.dim,
+                got: v.len(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Reads `dir/meta.json` and checks it against the embedder in use, or writes it when the
     /// folder is new.
     pub fn check_or_write(dir: &Path, expected: &VectorMeta) -> VectorResult<()> {
@@ -494,12 +505,7 @@ impl VectorIndex for FlatIndex {
         doc_id: &str,
         points: Vec<(ChunkPayload, Vec<f32>)>,
     ) -> VectorResult<()> {
-        if let Some(bad) = points.iter().find(|(_, v)| v.len() != self.meta.dim) {
-            return Err(VectorError::Dimension {
-                expected: self.meta.dim,
-                got: bad.1.len(),
-            });
-        }
+        self.meta.check_dims(&points)?;
         self.delete_document(doc_id)?;
         let mut rows = Vec::with_capacity(points.len());
         for (mut p, v) in points {

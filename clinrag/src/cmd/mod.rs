@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod ask;
+pub mod backup;
 pub mod bench_llm;
 pub mod bench_rare;
 pub mod chat;

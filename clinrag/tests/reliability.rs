@@ -1,0 +1,434 @@
+//! Reliability of the `clinrag` binary with real child processes: backup and restore (also
+//! while an ingest runs, and refusing corrupt backups), a seeded loop of SIGKILLs at random
+//! points of an ingest, and searches served while an ingest writes.
+//!
+//! `CLINRAG_KILL_ITERS` sets the iterations of the kill loop (default 8), `CLINRAG_KILL_SEED`
+//! its seed (default 20261127).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{bin, clinrag, corpus_range, json};
+use serde_json::Value;
+
+/// splitmix64: a small seeded generator, so that a failing iteration can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo)
+    }
+}
+
+fn env_u64(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `(doc_id, chunk_id, start, end)` of each hit of a BM25 search.
+fn hits(home: &Path, query: &str) -> Vec<(String, String, u64, u64)> {
+    let o = clinrag(home, &["search", "--json", "--k", "5", query]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    json(&o)["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            (
+                h["doc_id"].as_str().unwrap().to_owned(),
+                h["chunk_id"].as_str().unwrap().to_owned(),
+                h["start"].as_u64().unwrap(),
+                h["end"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Asserts `clinrag check` is clean with `n` documents on both sides and no duplicate chunk.
+fn assert_consistent(home: &Path, n: usize, ctx: &str) {
+    let c = json(&clinrag(home, &["check", "--json"]));
+    assert_eq!(c["consistent"], true, "{ctx}: {c}");
+    assert_eq!(c["report"]["catalog_documents"], n, "{ctx}: {c}");
+    assert_eq!(c["report"]["index_documents"], n, "{ctx}: {c}");
+    let s = json(&clinrag(home, &["stats", "--json"]));
+    assert_eq!(s["catalog"]["documents"], n, "{ctx}: {s}");
+    assert_eq!(
+        s["catalog"]["chunks"], s["keyword_index"]["chunks"],
+        "{ctx}: a duplicate or missing chunk in the keyword index: {s}"
+    );
+}
+
+fn restore(home: &Path, backup: &Path, force: bool) -> std::process::Output {
+    let mut args = vec!["restore", "--json", backup.to_str().unwrap()];
+    if force {
+        args.push("--force");
+    }
+    clinrag(home, &args)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&dst).unwrap();
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
+#[test]
+fn backup_then_restore_gives_the_state_at_backup_time() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    let first = corpus_range(t.path(), "a.jsonl", 0, 300);
+    let o = clinrag(&home, &["ingest", "--json", first.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let query = "Patient 17 consolidation lobe 2 amoxicillin";
+    let before = hits(&home, query);
+    assert_eq!(before[0].0, "DOC-17");
+
+    let bk = t.path().join("bk");
+    let o = clinrag(&home, &["backup", "--json", bk.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let b = json(&o);
+    assert_eq!(b["documents"], 300, "{b}");
+    assert_eq!(b["chunks"], b["keyword_chunks"], "{b}");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(bk.join("manifest.json")).unwrap()).unwrap();
+    assert!(
+        manifest["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["path"] == "index/keyword/meta.json"
+                && f["sha256"].as_str().unwrap().len() == 64),
+        "{manifest}"
+    );
+    // A second backup into the same folder is refused.
+    let o = clinrag(&home, &["backup", bk.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+
+    // After the backup: more documents, one removed.
+    let more = corpus_range(t.path(), "b.jsonl", 300, 400);
+    assert!(
+        clinrag(&home, &["ingest", more.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert!(clinrag(&home, &["rm", "DOC-17"]).status.success());
+    assert_consistent(&home, 399, "live home");
+    assert_ne!(hits(&home, query), before);
+
+    // Restore into a new home: the state at backup time, nothing re-derived.
+    let home2 = t.path().join("home2");
+    let o = restore(&home2, &bk, false);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let r = json(&o);
+    assert_eq!(r["consistent"], true, "{r}");
+    assert_eq!(r["documents"], 300, "{r}");
+    assert_eq!(r["reindexed"], Value::Null, "{r}");
+    assert_consistent(&home2, 300, "restored home");
+    assert_eq!(hits(&home2, query), before);
+    let o = clinrag(&home2, &["docs", "show", "DOC-350", "--json"]);
+    assert!(!o.status.success(), "a document ingested after the backup");
+    let (doc, _, start, end) = &before[0];
+    let o = clinrag(
+        &home2,
+        &[
+            "docs",
+            "show",
+            doc,
+            "--span",
+            &format!("{start}:{end}"),
+            "--json",
+        ],
+    );
+    assert!(o.status.success());
+
+    // A home with a catalog is not overwritten without --force.
+    let o = restore(&home, &bk, false);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        json(&o)["error"].as_str().unwrap().contains("not empty"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = restore(&home, &bk, true);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    assert_consistent(&home, 300, "home restored with --force");
+    assert_eq!(hits(&home, query), before);
+
+    // A truncated segment file and a flipped byte in the catalog are refused, naming the
+    // file, before anything is written.
+    let seg = manifest["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .find(|p| p.ends_with(".store"))
+        .unwrap()
+        .to_owned();
+    for (victim, damage) in [(seg.as_str(), "truncate"), ("catalog.db", "flip")] {
+        let bad = t.path().join(format!("bad-{damage}"));
+        std::fs::create_dir_all(&bad).unwrap();
+        copy_dir(&bk, &bad);
+        let p = bad.join(victim);
+        let mut bytes = std::fs::read(&p).unwrap();
+        if damage == "truncate" {
+            bytes.truncate(bytes.len() / 2);
+        } else {
+            let i = bytes.len() / 3;
+            bytes[i] ^= 0x55;
+        }
+        std::fs::write(&p, bytes).unwrap();
+        let home3 = t.path().join(format!("home-{damage}"));
+        let o = restore(&home3, &bad, false);
+        assert_eq!(o.status.code(), Some(2), "{damage}");
+        let err = json(&o)["error"].as_str().unwrap().to_owned();
+        assert!(
+            err.contains(victim) && err.contains("corrupt"),
+            "{damage}: {err}"
+        );
+        assert!(!home3.join("catalog.db").exists(), "{damage}: home touched");
+    }
+}
+
+/// Backups taken while an ingest writes restore to a consistent home whose document count is
+/// the one the manifest recorded.
+#[test]
+fn backup_during_ingest_restores_consistently() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    let seed = corpus_range(t.path(), "a.jsonl", 0, 100);
+    assert!(
+        clinrag(&home, &["ingest", seed.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let total = 8_100;
+    let big = corpus_range(t.path(), "b.jsonl", 100, total);
+    let mut child = Command::new(bin())
+        .env("CLINRAG_HOME", &home)
+        .env_remove("CLINRAG_DATABASE_URL")
+        .args(["ingest", "--json", big.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut backups = Vec::new();
+    for i in 0..4 {
+        std::thread::sleep(Duration::from_millis(60));
+        let bk = t.path().join(format!("bk{i}"));
+        let o = clinrag(&home, &["backup", "--json", bk.to_str().unwrap()]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+        backups.push((bk, json(&o)["documents"].as_u64().unwrap()));
+    }
+    assert!(child.wait().unwrap().success());
+    assert_consistent(&home, total, "after the ingest");
+    let counts: Vec<usize> = backups.iter().map(|b| b.1 as usize).collect();
+    eprintln!("documents in the backups taken during the ingest: {counts:?}");
+    assert!(
+        counts.iter().any(|&n| n > 100 && n < total),
+        "no backup caught the ingest half-way: {counts:?}"
+    );
+    for (i, (bk, n)) in backups.iter().enumerate() {
+        let h = t.path().join(format!("restored{i}"));
+        let o = restore(&h, bk, false);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+        assert_eq!(json(&o)["documents"], *n);
+        let n = usize::try_from(*n).unwrap();
+        assert!((100..=total).contains(&n));
+        assert_consistent(&h, n, &format!("backup {i}"));
+    }
+}
+
+/// SIGKILL an ingest at seeded random points, `CLINRAG_KILL_ITERS` times; after each kill a
+/// finishing run, then: `check` clean, no duplicate, every document of every file so far there.
+#[test]
+fn seeded_random_kills_lose_nothing() {
+    let iters = env_u64("CLINRAG_KILL_ITERS", 8);
+    let seed = env_u64("CLINRAG_KILL_SEED", 20_261_127);
+    let mut rng = Rng(seed);
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    let src = t.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    let per = 1_500;
+    // Calibrate: how long one part takes to ingest here, so that kills land inside the run.
+    let cal = t.path().join("cal");
+    std::fs::create_dir_all(&cal).unwrap();
+    corpus_range(&cal, "part.jsonl", 0, per);
+    let t0 = Instant::now();
+    let o = clinrag(&cal.join("home"), &["ingest", cal.to_str().unwrap()]);
+    assert!(o.status.success());
+    let full_ms = u64::try_from(t0.elapsed().as_millis()).unwrap().max(50);
+    let mut interrupted = 0;
+    let mut partial = 0;
+    for i in 0..iters {
+        let i = usize::try_from(i).unwrap();
+        corpus_range(&src, &format!("part{i:03}.jsonl"), i * per, (i + 1) * per);
+        let delay = rng.range(5, full_ms);
+        let ctx = format!("seed {seed}, iteration {i}, kill after {delay} ms");
+        let mut child = Command::new(bin())
+            .env("CLINRAG_HOME", &home)
+            .env_remove("CLINRAG_DATABASE_URL")
+            .args(["ingest", "--json", src.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay));
+        if child.try_wait().unwrap().is_none() {
+            interrupted += 1;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        let o = clinrag(&home, &["ingest", "--json", src.to_str().unwrap()]);
+        assert!(
+            o.status.success(),
+            "{ctx}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        // The killed run had committed some of the part, but not all of it.
+        let finished = json(&o)["documents_ingested"].as_u64().unwrap();
+        if finished > 0 && finished < per as u64 {
+            partial += 1;
+        }
+        assert_consistent(&home, (i + 1) * per, &ctx);
+    }
+    eprintln!(
+        "{iters} iterations (seed {seed}, one part ingests in {full_ms} ms): {interrupted} kills interrupted a run, {partial} left part of their documents committed"
+    );
+    assert!(interrupted >= 1, "no kill landed inside an ingest");
+    // Nothing lost: every document id of every file is in the catalog and the index.
+    let o = clinrag(&home, &["docs", "show", "DOC-0", "--json"]);
+    assert!(o.status.success());
+    let last = format!("DOC-{}", usize::try_from(iters).unwrap() * per - 1);
+    assert!(
+        clinrag(&home, &["docs", "show", &last, "--json"])
+            .status
+            .success()
+    );
+    let r = json(&clinrag(
+        &home,
+        &["ingest", "--json", src.to_str().unwrap()],
+    ));
+    assert_eq!(r["documents_ingested"], 0, "{r}");
+}
+
+/// Batch searches run in a loop while an ingest writes: none fails, and every hit is the
+/// stored text at its offsets.
+#[test]
+fn searches_during_ingest_never_fail_and_hits_match_the_store() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    let seed = corpus_range(t.path(), "a.jsonl", 0, 200);
+    assert!(
+        clinrag(&home, &["ingest", seed.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let big = corpus_range(t.path(), "b.jsonl", 200, 12_200);
+    let queries = t.path().join("q.jsonl");
+    let mut q = String::new();
+    for (i, text) in [
+        "fever and cough",
+        "consolidation lobe 3",
+        "Patient 3100 amoxicillin",
+        "radiograph symptoms resolved",
+        "Case report 150",
+    ]
+    .iter()
+    .enumerate()
+    {
+        q.push_str(&serde_json::json!({"id": i, "text": text, "k": 5}).to_string());
+        q.push('\n');
+    }
+    std::fs::write(&queries, q).unwrap();
+    let mut child = Command::new(bin())
+        .env("CLINRAG_HOME", &home)
+        .env_remove("CLINRAG_DATABASE_URL")
+        .args(["ingest", big.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut seen: BTreeSet<(String, u64, u64, String)> = BTreeSet::new();
+    let mut rounds = 0;
+    let mut during = 0;
+    loop {
+        let running = child.try_wait().unwrap().is_none();
+        if !running && rounds > 0 || started.elapsed() > Duration::from_secs(15) {
+            break;
+        }
+        let o = clinrag(
+            &home,
+            &["search", "--json", "--batch", queries.to_str().unwrap()],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert_eq!(out.lines().count(), 5, "{out}");
+        for line in out.lines() {
+            let v: Value = serde_json::from_str(line).unwrap();
+            assert!(v.get("error").is_none(), "a search failed: {v}");
+            let hs = v["hits"].as_array().unwrap();
+            assert!(!hs.is_empty(), "{v}");
+            for h in hs {
+                seen.insert((
+                    h["doc_id"].as_str().unwrap().to_owned(),
+                    h["start"].as_u64().unwrap(),
+                    h["end"].as_u64().unwrap(),
+                    h["text"].as_str().unwrap().to_owned(),
+                ));
+            }
+        }
+        rounds += 1;
+        if running {
+            during += 1;
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    assert!(
+        during >= 2,
+        "only {during} search rounds overlapped the ingest"
+    );
+    assert_consistent(&home, 12_200, "after the ingest");
+    eprintln!(
+        "{rounds} search rounds, {during} while the ingest ran, {} distinct hits",
+        seen.len()
+    );
+    // Documents are never rewritten here, so the stored text now is the text searched then.
+    for (doc, start, end, text) in seen.iter().take(60) {
+        let o = clinrag(
+            &home,
+            &[
+                "docs",
+                "show",
+                doc,
+                "--span",
+                &format!("{start}:{end}"),
+                "--json",
+            ],
+        );
+        assert!(o.status.success(), "{doc} {start}:{end}");
+        assert_eq!(json(&o)["text"], text.as_str(), "{doc} {start}:{end}");
+    }
+}
