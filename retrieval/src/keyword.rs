@@ -225,29 +225,7 @@ impl KeywordIndex {
             .collect();
         let (text_query, _errors) = parser.parse_query_lenient(&cleaned);
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, text_query)];
-        if filter.year_min.is_some() || filter.year_max.is_some() {
-            let lo = filter.year_min.map_or(Bound::Unbounded, |y| {
-                Bound::Included(Term::from_field_u64(f.year, y))
-            });
-            let hi = filter.year_max.map_or(Bound::Unbounded, |y| {
-                Bound::Included(Term::from_field_u64(f.year, y))
-            });
-            clauses.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
-        }
-        if !filter.sources.is_empty() {
-            let any: Vec<(Occur, Box<dyn Query>)> = filter
-                .sources
-                .iter()
-                .map(|s| {
-                    let t = TermQuery::new(
-                        Term::from_field_text(f.source, s),
-                        IndexRecordOption::Basic,
-                    );
-                    (Occur::Should, Box::new(t) as Box<dyn Query>)
-                })
-                .collect();
-            clauses.push((Occur::Must, Box::new(BooleanQuery::new(any))));
-        }
+        clauses.extend(filter_clauses(&f, filter));
         self.collect(&BooleanQuery::new(clauses), k)
     }
 
@@ -319,29 +297,7 @@ impl KeywordIndex {
         }
         let mut clauses: Vec<(Occur, Box<dyn Query>)> =
             vec![(Occur::Must, Box::new(BooleanQuery::new(any)))];
-        if filter.year_min.is_some() || filter.year_max.is_some() {
-            let lo = filter.year_min.map_or(Bound::Unbounded, |y| {
-                Bound::Included(Term::from_field_u64(f.year, y))
-            });
-            let hi = filter.year_max.map_or(Bound::Unbounded, |y| {
-                Bound::Included(Term::from_field_u64(f.year, y))
-            });
-            clauses.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
-        }
-        if !filter.sources.is_empty() {
-            let any: Vec<(Occur, Box<dyn Query>)> = filter
-                .sources
-                .iter()
-                .map(|s| {
-                    let t = TermQuery::new(
-                        Term::from_field_text(f.source, s),
-                        IndexRecordOption::Basic,
-                    );
-                    (Occur::Should, Box::new(t) as Box<dyn Query>)
-                })
-                .collect();
-            clauses.push((Occur::Must, Box::new(BooleanQuery::new(any))));
-        }
+        clauses.extend(filter_clauses(&f, filter));
         let hits = self.collect_with_concepts(&BooleanQuery::new(clauses), k)?;
         Ok(hits
             .into_iter()
@@ -587,4 +543,31 @@ fn dir_size(p: &Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
+}
+
+/// The `Must` clauses of a [`SearchFilter`]: a year range and any of the sources.
+fn filter_clauses(f: &Fields, filter: &SearchFilter) -> Vec<(Occur, Box<dyn Query>)> {
+    let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
+    if filter.year_min.is_some() || filter.year_max.is_some() {
+        let lo = filter.year_min.map_or(Bound::Unbounded, |y| {
+            Bound::Included(Term::from_field_u64(f.year, y))
+        });
+        let hi = filter.year_max.map_or(Bound::Unbounded, |y| {
+            Bound::Included(Term::from_field_u64(f.year, y))
+        });
+        clauses.push((Occur::Must, Box::new(RangeQuery::new(lo, hi))));
+    }
+    if !filter.sources.is_empty() {
+        let any: Vec<(Occur, Box<dyn Query>)> = filter
+            .sources
+            .iter()
+            .map(|s| {
+                let t =
+                    TermQuery::new(Term::from_field_text(f.source, s), IndexRecordOption::Basic);
+                (Occur::Should, Box::new(t) as Box<dyn Query>)
+            })
+            .collect();
+        clauses.push((Occur::Must, Box::new(BooleanQuery::new(any))));
+    }
+    clauses
 }
