@@ -411,7 +411,7 @@ fn run_blocking(g: &crate::Global, args: Args) -> anyhow::Result<ExitCode> {
     }
     let graph = Arc::new(open_graph(g)?);
     if let Some(batch) = &args.batch {
-        return run_batch(&graph, batch);
+        return run_batch(&g.home, &graph, batch);
     }
     let result = match args.action {
         Some(Action::Concept { code }) => concept(&graph, &code).map_err(anyhow::Error::from),
@@ -469,6 +469,7 @@ struct Request {
 }
 
 fn answer(
+    home: &Path,
     graph: &Arc<ConceptGraph>,
     linker: &mut Option<Linker>,
     r: &Request,
@@ -490,7 +491,7 @@ fn answer(
         "path" => path(graph, &need(&r.a, "a")?, &need(&r.b, "b")?),
         "expand" => {
             if linker.is_none() {
-                *linker = Some(Linker::new(graph.clone())?);
+                *linker = Some(clinrag_kg::open_linker(home, graph.clone())?);
             }
             let l = linker.as_ref().context("linker not built")?;
             Ok(serde_json::to_value(l.expand(
@@ -504,7 +505,7 @@ fn answer(
     }
 }
 
-fn run_batch(graph: &Arc<ConceptGraph>, path: &Path) -> anyhow::Result<ExitCode> {
+fn run_batch(home: &Path, graph: &Arc<ConceptGraph>, path: &Path) -> anyhow::Result<ExitCode> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut out = std::io::stdout().lock();
@@ -515,7 +516,7 @@ fn run_batch(graph: &Arc<ConceptGraph>, path: &Path) -> anyhow::Result<ExitCode>
             continue;
         }
         let v = match serde_json::from_str::<Request>(&line) {
-            Ok(r) => match answer(graph, &mut linker, &r) {
+            Ok(r) => match answer(home, graph, &mut linker, &r) {
                 Ok(mut v) => {
                     if let Some(o) = v.as_object_mut() {
                         o.insert("id".into(), r.id.clone());
