@@ -18,6 +18,21 @@ pub mod text;
 pub mod tools;
 mod verify;
 
+/// Entry points for the fuzz targets in `fuzz/` (not part of the supported API).
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::verify::{DraftSentence, Passage, Removed};
+
+    /// Maps a generative answer's JSON (as the model produced it) to draft sentences with
+    /// citations resolved against `shown`, as [`crate::Asker`] does before verification.
+    pub fn parse_generative(
+        v: &serde_json::Value,
+        shown: &[Passage],
+    ) -> (Vec<DraftSentence>, Vec<Removed>) {
+        crate::qa::parse_generative(v, shown)
+    }
+}
+
 pub use agent::{AgentEvent, AgentLoop, AgentOutcome, Budget, StopReason, TraceStep};
 pub use diagnose::{Diagnoser, Diagnosis, DiffItem};
 pub use error::{AgentError, Result};

@@ -1,8 +1,8 @@
 //! Question answering with verified citations (`clinrag ask`), and extractive summaries.
 //!
 //! Stages: retrieve (the `search` retrieval, graph-expanded when an expansion function is given) → select candidate sentences
-//! from the evidence passages (question-term and concept overlap; instruction-like sentences are
-//! never candidates) → generate → verify ([`crate::Verifier`]) → answer or abstain.
+//! from the evidence passages (question-term and concept overlap; instruction-like sentences and
+//! sentences carrying literature identifiers of their own are never candidates) → generate → verify ([`crate::Verifier`]) → answer or abstain.
 //!
 //! Generation styles:
 //! * [`Style::Extractive`] (default): the answer is made of evidence sentences, so every quote is
@@ -588,7 +588,7 @@ impl Asker {
                 let Some(text) = clinrag_retrieval::char_slice(&p.text, s, e) else {
                     continue;
                 };
-                if prompts::looks_like_injection(text) {
+                if prompts::looks_like_injection(text) || prompts::looks_like_reference(text) {
                     continue;
                 }
                 let toks = content_tokens(text);
@@ -1005,7 +1005,7 @@ fn summary_drafts(evidence: &[Passage], per_doc: usize) -> Vec<DraftSentence> {
                 let Some(t) = clinrag_retrieval::char_slice(&p.text, s, e) else {
                     continue;
                 };
-                if prompts::looks_like_injection(t) {
+                if prompts::looks_like_injection(t) || prompts::looks_like_reference(t) {
                     continue;
                 }
                 sents.push((p, s, e, t, content_tokens(t)));

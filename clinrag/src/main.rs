@@ -1,6 +1,7 @@
 //! The `clinrag` binary: command line, configuration and wiring of the library crates.
 
 mod cmd;
+mod fault;
 mod global;
 mod serve;
 mod store;
@@ -102,10 +103,14 @@ fn main() -> ExitCode {
     match runtime.block_on(run(&global, cli.command)) {
         Ok(code) => code,
         Err(e) => {
+            let mut msg = format!("{e:#}");
+            if let Some(h) = fault::hint(&e, &global.home) {
+                msg = format!("{msg}: {h}");
+            }
             if global.json {
-                println!("{}", serde_json::json!({ "error": format!("{e:#}") }));
+                println!("{}", serde_json::json!({ "error": msg }));
             } else {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {msg}");
             }
             ExitCode::from(2)
         }

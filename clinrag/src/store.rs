@@ -15,10 +15,44 @@ use crate::Global;
 /// Folder of the keyword index inside the home folder.
 pub const KEYWORD_DIR: &str = "index/keyword";
 
-/// Opens (and migrates) the catalog.
+/// Written into the home folder by `clinrag restore` before it replaces anything and removed
+/// once every file is in place; while it is there the home is refused (see [`catalog`]).
+pub const RESTORE_MARKER: &str = "restore-incomplete";
+
+/// Opens (and migrates) the catalog. A home left by an interrupted `restore` is refused.
 pub async fn catalog(g: &Global) -> anyhow::Result<Catalog> {
     std::fs::create_dir_all(&g.home)
         .with_context(|| format!("cannot create the home folder {}", g.home.display()))?;
+    let marker = g.path(RESTORE_MARKER);
+    if marker.exists() {
+        let from = std::fs::read_to_string(&marker).unwrap_or_default();
+        anyhow::bail!(
+            "{} holds an interrupted restore (of the backup {}): its catalog and indexes are incomplete; run `clinrag restore --force {}` again",
+            g.home.display(),
+            from.trim(),
+            if from.trim().is_empty() {
+                "BACKUP_DIR"
+            } else {
+                from.trim()
+            }
+        );
+    }
+    if g.database_url.is_none() {
+        let file = g.path("catalog.db");
+        if let Err(e) = write_probe(&file) {
+            // A read-only file system or file: the reading commands still work.
+            tracing::info!(
+                "{} is not writable ({e}): opening the catalog read-only",
+                file.display()
+            );
+            return Catalog::open_read_only(&file).await.with_context(|| {
+                format!(
+                    "cannot open the catalog database {} read-only",
+                    file.display()
+                )
+            });
+        }
+    }
     let url = g
         .database_url
         .clone()
@@ -26,6 +60,39 @@ pub async fn catalog(g: &Global) -> anyhow::Result<Catalog> {
     Catalog::open(&url)
         .await
         .context("cannot open the catalog database")
+}
+
+/// `Err` when `file` exists and cannot be opened for writing (read-only file system, no write
+/// permission); opening for writing changes nothing in the file.
+fn write_probe(file: &std::path::Path) -> std::io::Result<()> {
+    match std::fs::OpenOptions::new().write(true).open(file) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Fails, naming the path, when the home folder, its catalog file or its keyword index cannot
+/// be written: commands that write call it first, so that a read-only home gives one clear
+/// error before anything starts.
+pub fn ensure_writable(g: &Global) -> anyhow::Result<()> {
+    let mut files = vec![g.path(&format!("{KEYWORD_DIR}/meta.json"))];
+    if g.database_url.is_none() {
+        files.push(g.path("catalog.db"));
+    }
+    for f in files {
+        write_probe(&f).with_context(|| format!("cannot write {}", f.display()))?;
+    }
+    for dir in [g.home.clone(), g.path(KEYWORD_DIR)] {
+        if !dir.is_dir() {
+            continue;
+        }
+        let probe = dir.join(format!(".clinrag-write-probe-{}", std::process::id()));
+        std::fs::File::create(&probe)
+            .and_then(|_| std::fs::remove_file(&probe))
+            .with_context(|| format!("cannot write in {}", dir.display()))?;
+    }
+    Ok(())
 }
 
 /// Opens the keyword index, creating it when missing.
@@ -167,6 +234,7 @@ pub async fn ingestor_at(
     embed: bool,
     qdrant_url: Option<&str>,
 ) -> anyhow::Result<Ingestor> {
+    ensure_writable(g)?;
     let ing = Ingestor::new(catalog(g).await?, keyword(g)?, cfg);
     if !embed && !FlatIndex::exists(&g.path(VECTOR_DIR)) {
         return Ok(ing);

@@ -432,3 +432,272 @@ fn searches_during_ingest_never_fail_and_hits_match_the_store() {
         assert_eq!(json(&o)["text"], text.as_str(), "{doc} {start}:{end}");
     }
 }
+
+/// `clinrag serve` on an ephemeral port (no model) over `home`, killed when dropped.
+struct Serve {
+    child: std::process::Child,
+    addr: String,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(home: &Path, log: &Path) -> Serve {
+    use std::io::BufRead;
+    let mut child = Command::new(bin())
+        .env("CLINRAG_HOME", home)
+        .env_remove("CLINRAG_DATABASE_URL")
+        .env_remove("CLINRAG_LLM_URL")
+        .args([
+            "serve",
+            "--json",
+            "--no-model",
+            "--addr",
+            "127.0.0.1:0",
+            "--rate-limit",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let v: Value = serde_json::from_str(&line)
+        .unwrap_or_else(|e| panic!("serve did not print its address ({e}): {line:?}"));
+    let addr = v["listening"].as_str().unwrap().to_owned();
+    Serve { child, addr }
+}
+
+/// One HTTP/1.1 request (`Connection: close`): the status and the body as JSON.
+fn http(addr: &str, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    if !body.is_empty() {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no response head: {:?}", String::from_utf8_lossy(&raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let status: u16 = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let mut body = raw[split + 4..].to_vec();
+    if head.contains("transfer-encoding: chunked") {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        while let Some(eol) = rest.windows(2).position(|w| w == b"\r\n") {
+            let n = usize::from_str_radix(String::from_utf8_lossy(&rest[..eol]).trim(), 16)
+                .unwrap_or(0);
+            if n == 0 || rest.len() < eol + 2 + n {
+                break;
+            }
+            out.extend_from_slice(&rest[eol + 2..eol + 2 + n]);
+            rest = &rest[(eol + 4 + n).min(rest.len())..];
+        }
+        body = out;
+    }
+    let v = serde_json::from_slice(&body).unwrap_or_else(|e| {
+        panic!(
+            "{method} {path}: {status}, not JSON ({e}): {}",
+            String::from_utf8_lossy(&body)
+        )
+    });
+    (status, v)
+}
+
+/// `(doc_id, start, end, quote)` of every citation of an answer.
+fn citations(answer: &Value) -> Vec<(String, u64, u64, String)> {
+    let mut out = Vec::new();
+    for s in answer["sentences"].as_array().unwrap() {
+        for c in s["citations"].as_array().unwrap() {
+            out.push((
+                c["doc_id"].as_str().unwrap().to_owned(),
+                c["start"].as_u64().unwrap(),
+                c["end"].as_u64().unwrap(),
+                c["quote"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    out
+}
+
+/// `clinrag serve` answers `POST /v1/search` and `POST /v1/ask`, and `clinrag ask` answers, in a
+/// loop while five ingest runs (one commit each) write 10,000 documents: no request fails, the
+/// catalog's document count never goes down, a document the server has found it finds again in
+/// every later round (documents appear whole, once per commit, and never vanish), every hit and
+/// citation is the stored text at its offsets (`GET /v1/documents/{id}`) afterwards, and the
+/// running server sees every committed document.
+#[test]
+fn serve_and_ask_during_ingest_never_fail_and_citations_match_the_store() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    let seed = corpus_range(t.path(), "a.jsonl", 0, 200);
+    assert!(
+        clinrag(&home, &["ingest", seed.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let log = t.path().join("serve.log");
+    let srv = serve(&home, &log);
+    let a = srv.addr.as_str();
+    let (per, parts) = (2_000, 5);
+    let total = 200 + per * parts;
+    let files: Vec<std::path::PathBuf> = (0..parts)
+        .map(|i| {
+            corpus_range(
+                t.path(),
+                &format!("part{i}.jsonl"),
+                200 + i * per,
+                200 + (i + 1) * per,
+            )
+        })
+        .collect();
+    let h = home.clone();
+    let writer = std::thread::spawn(move || {
+        for f in files {
+            let o = Command::new(bin())
+                .env("CLINRAG_HOME", &h)
+                .env_remove("CLINRAG_DATABASE_URL")
+                .args(["ingest", "--json", f.to_str().unwrap()])
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        }
+    });
+    // The last document of each part, as the server sees it.
+    let probes: Vec<String> = (0..parts)
+        .map(|i| format!("DOC-{}", 200 + (i + 1) * per - 1))
+        .collect();
+    let sees = |id: &str| {
+        let n = id.trim_start_matches("DOC-");
+        let (st, v) = http(
+            a,
+            "POST",
+            "/v1/search",
+            Some(&serde_json::json!({"query": format!("Patient {n} amoxicillin"), "k": 1})),
+        );
+        assert_eq!(st, 200, "search: {v}");
+        v["hits"][0]["doc_id"] == id
+    };
+    let mut seen = vec![false; parts];
+    let question = "Which antibiotic was started for fever and cough with consolidation?";
+    let started = Instant::now();
+    let mut cited: BTreeSet<(String, u64, u64, String)> = BTreeSet::new();
+    let (mut rounds, mut during, mut asks) = (0, 0, 0);
+    let mut last_count = 0u64;
+    loop {
+        let running = !writer.is_finished();
+        if !running && rounds > 0 || started.elapsed() > Duration::from_secs(20) {
+            break;
+        }
+        let query = format!(
+            "Patient {} fever consolidation lobe {}",
+            (rounds * 797) % total,
+            rounds % 5
+        );
+        let (st, v) = http(
+            a,
+            "POST",
+            "/v1/search",
+            Some(&serde_json::json!({"query": query, "k": 5})),
+        );
+        assert_eq!(st, 200, "search: {v}");
+        let hits = v["hits"].as_array().unwrap();
+        assert!(!hits.is_empty(), "{v}");
+        for h in hits {
+            cited.insert((
+                h["doc_id"].as_str().unwrap().to_owned(),
+                h["start"].as_u64().unwrap(),
+                h["end"].as_u64().unwrap(),
+                h["text"].as_str().unwrap().to_owned(),
+            ));
+        }
+        for (i, id) in probes.iter().enumerate() {
+            let now = sees(id);
+            assert!(now || !seen[i], "{id} vanished from the server's searches");
+            seen[i] |= now;
+        }
+        let (st, v) = http(
+            a,
+            "POST",
+            "/v1/ask",
+            Some(&serde_json::json!({"question": question, "stream": false})),
+        );
+        assert_eq!(st, 200, "ask: {v}");
+        assert_eq!(v["abstained"], false, "{v}");
+        cited.extend(citations(&v));
+        asks += 1;
+        if rounds % 3 == 0 {
+            let o = clinrag(&home, &["ask", "--json", "--no-model", question]);
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let v = json(&o);
+            assert_eq!(v["abstained"], false, "{v}");
+            cited.extend(citations(&v));
+            asks += 1;
+            let s = json(&clinrag(&home, &["stats", "--json"]));
+            let n = s["catalog"]["documents"].as_u64().unwrap();
+            assert!(
+                n >= last_count,
+                "document count went down: {last_count} -> {n}"
+            );
+            last_count = n;
+        }
+        rounds += 1;
+        if running {
+            during += 1;
+        }
+    }
+    writer.join().unwrap();
+    assert!(during >= 2, "only {during} rounds overlapped the ingest");
+    let seen_during = seen.iter().filter(|s| **s).count();
+    assert!(
+        seen_during >= 1,
+        "the server saw no commit while the ingest ran"
+    );
+    assert_consistent(&home, total, "after the ingest");
+    // The running server picks up every commit (reload on commit, about a second).
+    let t0 = Instant::now();
+    while !probes.iter().all(|id| sees(id)) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the server does not see all ingested documents"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!(
+        "{rounds} rounds ({during} during the ingest, {asks} asks), {} distinct hits and citations checked, {seen_during} of {parts} committed parts seen by the server while the ingest ran, all seen {:.1} s after it",
+        cited.len(),
+        t0.elapsed().as_secs_f64()
+    );
+    assert!(cited.iter().any(|c| c.1 != c.2));
+    for (doc, start, end, text) in &cited {
+        let (st, v) = http(
+            a,
+            "GET",
+            &format!("/v1/documents/{doc}?start={start}&end={end}"),
+            None,
+        );
+        assert_eq!(st, 200, "{doc} {start}:{end}: {v}");
+        assert_eq!(v["passage"]["text"], text.as_str(), "{doc} {start}:{end}");
+    }
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(!log.contains("panicked"), "the server panicked: {log}");
+}

@@ -8,7 +8,7 @@ use std::path::Path;
 use clinrag_kg::drugs::{
     DrugNames, load_ner_dictionary, load_synonyms_dat, merge_drug_names, strip_salts,
 };
-use clinrag_kg::{Atc, load_atc, normalize_term, tokenize};
+use clinrag_kg::{Atc, Respelt, load_atc, normalize_term, tokenize};
 
 use crate::context::{Status, analyse};
 use crate::error::{CodingError, Result};
@@ -673,11 +673,24 @@ impl AtcCoder {
                     format!("spelling corrected to {name:?}; "),
                 ));
             }
-            let Some((n, targets, base, note)) = hit else {
+            let Some((n, targets, base, mut note)) = hit else {
                 i += 1;
                 continue;
             };
             let (s, e) = (toks[i].start, toks[i + n - 1].end);
+            // Look-alike letters of another script, fullwidth forms or invisible characters:
+            // the name matched only as read by `tokenize`; say so, never code it silently.
+            let respelt = toks[i..i + n]
+                .iter()
+                .fold(Respelt::default(), |r, t| r.merge(t.respelt));
+            let base = if respelt.lookalike { base * 0.9 } else { base };
+            if respelt.any() {
+                let how = respelt.describe();
+                note = format!("{note}{how}; ");
+                warnings.push(format!(
+                    "the drug name at chars {s}..{e} has {how}: check the text"
+                ));
+            }
             let st = status
                 .get(&toks[i].start)
                 .copied()

@@ -300,6 +300,29 @@ pub fn analyse_with(text: &str, lexicon: bool) -> Vec<Word> {
             i += 1;
         }
     }
+    // "After thyroidectomy", "post appendectomy", "following hysterectomy": the condition is
+    // postprocedural (E89.0 "Postprocedural hypothyroidism", K91.- ...); the word is added,
+    // with the span of the procedure, for the tabular's wording.
+    if lexicon {
+        let mut k = 1usize;
+        while k < out.len() {
+            let procedure = ["ectomy", "otomy", "ostomy", "plasty"]
+                .iter()
+                .any(|s| out[k].norm.ends_with(s));
+            if procedure
+                && matches!(out[k - 1].norm.as_str(), "after" | "post" | "following")
+                && out_breaks[k] == Break::None
+            {
+                let mut w = out[k].clone();
+                w.norm = "postprocedural".into();
+                w.rewritten = true;
+                out.insert(k + 1, w);
+                out_breaks.insert(k + 1, Break::None);
+                k += 1;
+            }
+            k += 1;
+        }
+    }
     // Sentences and clauses; "and", "or", "plus" also end a clause.
     let (mut sentence, mut clause) = (0u32, 0u32);
     for (k, w) in out.iter_mut().enumerate() {
@@ -480,6 +503,23 @@ mod tests {
                 ws.iter().map(|w| (&w.norm, w.status)).collect::<Vec<_>>()
             );
         }
+    }
+
+    #[test]
+    fn round3_abbreviations_and_postprocedural() {
+        let norms = |t: &str| -> Vec<String> { analyse(t).into_iter().map(|w| w.norm).collect() };
+        assert_eq!(norms("PCOS"), ["polycystic", "ovarian", "syndrome"]);
+        // Upper case required where the letters are also a word or another abbreviation.
+        assert_eq!(norms("ALS"), ["amyotrophic", "lateral", "sclerosis"]);
+        assert_eq!(norms("als"), ["als"]);
+        let ws = analyse("hypothyroidism after thyroidectomy");
+        let post = ws.iter().find(|w| w.norm == "postprocedural").unwrap();
+        assert_eq!((post.start, post.end), (21, 34));
+        assert!(
+            !analyse("thyroidectomy planned")
+                .iter()
+                .any(|w| w.norm == "postprocedural")
+        );
     }
 
     #[test]

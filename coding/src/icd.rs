@@ -190,6 +190,26 @@ fn is_negative_qualifier(w: &str) -> bool {
     w.len() >= 7 && w.starts_with("non") && w.bytes().all(|b| b.is_ascii_alphabetic())
 }
 
+/// First words of a "without" phrase whose scope goes on past "of" ("without mention of
+/// complication", "without spontaneous rupture of ear drum"); any other "without X of" ends at
+/// "of", which names the site ("without foreign body of left index finger").
+const WITHOUT_OF_GOES_ON: &[&str] = &[
+    "mention",
+    "evidence",
+    "presence",
+    "confirmation",
+    "spontaneous",
+    "rupture",
+    "prolapse",
+    "loss",
+    "atherosclerosis",
+    "contracture",
+    "diagnosis",
+];
+
+/// Credit for a clause word that only another inclusion term of the leaf's path says.
+const UNION_CREDIT: f32 = 1.0;
+
 /// Words that "unspecified" makes optional ("unspecified organism", "unspecified site").
 const DEFAULTABLE: &[&str] = &[
     "organism",
@@ -269,8 +289,17 @@ const IMPLIED: &[(&str, &[&str])] = &[
 
 /// What the index build depends on besides the source files (part of the snapshot key).
 fn index_config_text() -> String {
+    // How `clinrag_kg::tokenize` reads a probe of the cases its normalisation handles (case,
+    // accents, plurals, British spellings, hyphens, ligatures, look-alike letters): a change
+    // of the tokenizer changes the key, so a snapshot indexed with the old words is rebuilt.
+    let probe: Vec<String> = tokenize(
+        "Ménière's Diseases, oesophageal haemorrhage; non-ST \u{FB01}brosis m\u{0435}tformin 3a",
+    )
+    .into_iter()
+    .map(|t| t.norm)
+    .collect();
     // Bump the leading tag when `view` or the leaf construction changes.
-    format!("index-3 {STOP:?}{NEUTRAL:?}{DEFAULTABLE:?}{SYNONYMS:?}")
+    format!("index-7 {probe:?}{STOP:?}{WITHOUT_OF_GOES_ON:?}{NEUTRAL:?}{DEFAULTABLE:?}{SYNONYMS:?}")
 }
 
 /// Query words and the title words that may stand for them (either counts as a match).
@@ -308,6 +337,16 @@ const SYNONYMS: &[(&str, &[&str])] = &[
     ("bowel", &["intestinal", "intestine"]),
     ("gut", &["intestinal", "intestine"]),
     ("womb", &["uterus", "uterine"]),
+    ("postprocedural", &["postsurgical", "postoperative"]),
+    // Bones in their adjective form ("femoral neck" -> "neck of femur").
+    ("femoral", &["femur"]),
+    ("humeral", &["humerus"]),
+    ("tibial", &["tibia"]),
+    ("fibular", &["fibula"]),
+    ("radial", &["radius"]),
+    ("ulnar", &["ulna"]),
+    ("clavicular", &["clavicle"]),
+    ("pelvic", &["pelvis"]),
 ];
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -336,6 +375,13 @@ pub(crate) struct Node {
     notes: Vec<String>,
     excludes1: Vec<String>,
     leaf: Option<usize>,
+    /// Of a category: the words that some but not all of its billable leaves' titles say (the
+    /// words that tell its leaves apart: laterality, site, "non" of NSTEMI), sorted.
+    distinct: Vec<u32>,
+    /// Of a category: the words of its title that no sibling category's title says
+    /// ("subsequent" of I22 against I21 and I23), which its inclusion terms stand in for only
+    /// at the category level, not for its leaves.
+    cat_diff: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -597,6 +643,7 @@ impl IcdCoder {
             options: IcdOptions::default(),
         };
         let mut df: Vec<u32> = Vec::new();
+        let mut ext_seen: HashSet<(String, String)> = HashSet::new();
         for c in &icd.codes {
             let parent = c.parent.as_ref().and_then(|p| me.by_code.get(p).copied());
             let title_view = match (c.extension, parent) {
@@ -609,6 +656,21 @@ impl IcdCoder {
                         .unwrap_or(&c.label)
                         .to_string();
                     let ev = me.view(&ext, &mut df);
+                    // The 7th-character label repeats under every extended code: counted each
+                    // time, it would make "subsequent" and "initial" as cheap as "of" (I22
+                    // "Subsequent ... myocardial infarction" would then cost nothing to text
+                    // without it). Counted once per category that defines it.
+                    let cat = c.code.get(..3).unwrap_or(&c.code).to_string();
+                    if !ext_seen.insert((cat, ext.clone())) {
+                        let mut counted: Vec<u32> = ev.req.iter().chain(&ev.opt).copied().collect();
+                        counted.sort_unstable();
+                        counted.dedup();
+                        for t in counted {
+                            if let Some(d) = df.get_mut(t as usize) {
+                                *d = d.saturating_sub(1);
+                            }
+                        }
+                    }
                     v.opt.extend(ev.req);
                     v.opt.extend(ev.opt);
                     v.text = c.label.clone();
@@ -643,6 +705,8 @@ impl IcdCoder {
                     .flat_map(|n| note_refs(n))
                     .collect(),
                 leaf: None,
+                distinct: Vec::new(),
+                cat_diff: Vec::new(),
             });
             if let Some(p) = parent {
                 me.nodes[p].children.push(ix);
@@ -655,6 +719,7 @@ impl IcdCoder {
             .map(|&d| (1.0 + n_docs / (d as f32 + 1.0)).ln())
             .collect();
         // Leaves.
+        let mut with_cache: HashMap<usize, HashSet<String>> = HashMap::new();
         for ix in 0..me.nodes.len() {
             let node = &me.nodes[ix];
             if !node.billable || node.code.starts_with(['V', 'W', 'X', 'Y']) {
@@ -718,7 +783,14 @@ impl IcdCoder {
             if lower.contains("unspecified") {
                 bonus += 0.02;
             }
-            if lower.contains("without") {
+            // "Without X" is the default reading only where the category also has "with X"
+            // (E11.9 "without complications" against E11.8; not M06.0 "without rheumatoid
+            // factor", whose "with" is another category).
+            if let Some(x) = lower
+                .split_once("without ")
+                .and_then(|(_, rest)| rest.split([' ', ',']).next())
+                && with_words(&me.nodes, path[0], &mut with_cache).contains(x)
+            {
                 bonus += 0.01;
             }
             if lower.contains("other") {
@@ -738,6 +810,73 @@ impl IcdCoder {
                 all,
                 bonus,
             });
+        }
+        // Per category, the title words no sibling category says (numbers aside: "2" of E11).
+        let numbers: HashSet<u32> = me
+            .vocab
+            .iter()
+            .filter(|(w, _)| w.bytes().all(|b| b.is_ascii_digit()))
+            .map(|(_, &id)| id)
+            .collect();
+        for ix in 0..me.nodes.len() {
+            let n = &me.nodes[ix];
+            if n.level != IcdLevel::Category {
+                continue;
+            }
+            let Some(p) = n.parent else { continue };
+            let others: HashSet<u32> = me.nodes[p]
+                .children
+                .iter()
+                .filter(|&&c| c != ix)
+                .flat_map(|&c| {
+                    let v = &me.nodes[c].title_view;
+                    v.req
+                        .iter()
+                        .chain(&v.opt)
+                        .chain(v.any.iter().flat_map(|(a, b)| a.iter().chain(b)))
+                        .copied()
+                        .collect::<Vec<u32>>()
+                })
+                .collect();
+            let mut d: Vec<u32> = n
+                .title_view
+                .req
+                .iter()
+                .filter(|t| !others.contains(t))
+                .filter(|t| !numbers.contains(t))
+                .copied()
+                .collect();
+            d.sort_unstable();
+            d.dedup();
+            me.nodes[ix].cat_diff = d;
+        }
+        // Per category, the title words that tell its leaves apart.
+        let mut per_cat: HashMap<usize, (usize, HashMap<u32, usize>)> = HashMap::new();
+        for l in &me.leaves {
+            let v = &me.nodes[l.node].title_view;
+            let mut ws: Vec<u32> = v
+                .req
+                .iter()
+                .chain(&v.opt)
+                .chain(v.any.iter().flat_map(|(a, b)| a.iter().chain(b)))
+                .copied()
+                .collect();
+            ws.sort_unstable();
+            ws.dedup();
+            let e = per_cat.entry(l.path[0]).or_default();
+            e.0 += 1;
+            for w in ws {
+                *e.1.entry(w).or_default() += 1;
+            }
+        }
+        for (cat, (n, counts)) in per_cat {
+            let mut d: Vec<u32> = counts
+                .into_iter()
+                .filter(|&(_, c)| c < n)
+                .map(|(w, _)| w)
+                .collect();
+            d.sort_unstable();
+            me.nodes[cat].distinct = d;
         }
         for (w, alts) in SYNONYMS {
             let w = clinrag_kg::normalize_term(w);
@@ -798,18 +937,33 @@ impl IcdCoder {
                     }
                 }
                 let mut after_unspecified = false;
+                let mut scope_first: Option<String> = None;
                 for (k, rw) in raw.iter().enumerate() {
                     for t in tokenize(rw) {
                         let w = t.norm.as_str();
                         if w == "without" || w == "not" {
                             after_without = true;
+                            scope_first = None;
                             continue;
                         }
                         if w == "with" {
                             after_without = false;
                         }
+                        // "Laceration without foreign body of left index finger": the site
+                        // after "of" is said, not denied ("without mention of ..." goes on).
+                        if w == "of"
+                            && after_without
+                            && scope_first
+                                .as_deref()
+                                .is_some_and(|f| !WITHOUT_OF_GOES_ON.contains(&f))
+                        {
+                            after_without = false;
+                        }
                         if self.stop.contains(w) {
                             continue;
+                        }
+                        if after_without && scope_first.is_none() {
+                            scope_first = Some(w.to_string());
                         }
                         let neutral = self.neutral.contains(w);
                         let id = self.token_id(w, df);
@@ -1160,10 +1314,13 @@ impl IcdCoder {
             if let Some((_, implied)) = IMPLIED.iter().find(|(k, _)| *k == s) {
                 free.extend(implied.iter().filter_map(|i| self.vocab.get(*i).copied()));
             }
-            if LATERAL.contains(&s)
-                && let Some(&u) = self.vocab.get("unilateral")
-            {
-                free.push(u);
+            // "Left", "right": the tabular says "unilateral" and "left side".
+            if LATERAL.contains(&s) {
+                free.extend(
+                    ["unilateral", "side"]
+                        .iter()
+                        .filter_map(|w| self.vocab.get(*w)),
+                );
             }
             if let Some(&id) = self.vocab.get(s)
                 && !q.iter().any(|(t, _)| *t == id)
@@ -1322,16 +1479,13 @@ impl IcdCoder {
         let mut seen: Vec<u32> = Vec::new();
         let mut qs: Vec<u32> = q.iter().map(|(t, _)| *t).collect();
         qs.sort_unstable();
+        let alts_of: Vec<&[u32]> = q
+            .iter()
+            .map(|(t, _)| self.syn.get(t).map_or(&[][..], |v| v.as_slice()))
+            .collect();
         for &li in touched.iter().take(cap) {
             let l = &self.leaves[li as usize];
             let in_q = |t: &u32| qs.binary_search(t).is_ok() || free.binary_search(t).is_ok();
-            let has = |t: &u32| {
-                l.all.binary_search(t).is_ok()
-                    || self
-                        .syn
-                        .get(t)
-                        .is_some_and(|alts| alts.iter().any(|a| l.all.binary_search(a).is_ok()))
-            };
             let says_without = |t: &u32| {
                 l.path.iter().any(|&p| {
                     let n = &self.nodes[p];
@@ -1344,21 +1498,43 @@ impl IcdCoder {
                 .filter(|(t, _)| says_without(t))
                 .map(|(_, w)| w)
                 .sum();
-            let matched: f32 = q
-                .iter()
-                .filter(|(t, _)| has(t))
-                .map(|(_, w)| w)
-                .sum::<f32>()
-                + neg_matched;
-            let matched_words: f32 = q
-                .iter()
-                .filter(|(t, _)| !self.is_number(*t) && has(t))
-                .map(|(_, w)| w)
-                .sum::<f32>()
-                + neg_matched;
-            let mut best_pen = f32::MAX;
-            let mut best_view: &str = "";
+            // A clause word counts as matched for a view when that view, the words that set
+            // the leaf apart from the view's node, or the leaf's own title say it: a word that
+            // only an ancestor's other inclusion term says ("lumbar" in "Lumbar neuritis or
+            // radiculitis NOS" of M54.1) does not make "Radiculopathy, site unspecified" cover
+            // "lumbar radiculopathy".
             let own = &self.nodes[l.node];
+            let distinct: &[u32] = &self.nodes[l.path[0]].distinct;
+            let has = |t: &u32| {
+                l.all.binary_search(t).is_ok()
+                    || self
+                        .syn
+                        .get(t)
+                        .is_some_and(|alts| alts.iter().any(|a| l.all.binary_search(a).is_ok()))
+            };
+            let says = |v: &View, t: u32| {
+                v.req.contains(&t)
+                    || v.opt.contains(&t)
+                    || v.any.iter().any(|(a, b)| a.contains(&t) || b.contains(&t))
+            };
+            // Per clause word, once per leaf: said by the leaf's own title (always credited),
+            // or by some view of its path and not telling the category's leaves apart.
+            let base: Vec<f32> = q
+                .iter()
+                .zip(&alts_of)
+                .map(|((t, w), alts)| {
+                    let own_says =
+                        says(&own.title_view, *t) || alts.iter().any(|a| says(&own.title_view, *a));
+                    if own_says {
+                        *w
+                    } else if has(t) && distinct.binary_search(t).is_err() {
+                        *w * UNION_CREDIT
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let mut best: Option<(f32, f32, f32, &str)> = None;
             let views = l
                 .path
                 .iter()
@@ -1371,7 +1547,28 @@ impl IcdCoder {
                 // The leaf's own title and inclusion terms stand alone; an ancestor's inclusion
                 // term still needs the words that set the leaf apart from its parent.
                 let diff: &[u32] = l.diffs.get(k).map_or(&[], |d| d.as_slice());
-                for t in v.req.iter().chain(diff) {
+                // A category's inclusion term stands for the category, not for its leaves: they
+                // still need the words that set the category apart from its siblings.
+                let cat_diff: &[u32] = if k == 0 && l.path.len() > 1 {
+                    &self.nodes[l.path[0]].cat_diff
+                } else {
+                    &[]
+                };
+                let covers = |t: u32| says(v, t) || diff.contains(&t);
+                let mut matched = neg_matched;
+                let mut matched_words = neg_matched;
+                for (((t, w), alts), b) in q.iter().zip(&alts_of).zip(&base) {
+                    let credit = if *b < *w && (covers(*t) || alts.iter().any(|a| covers(*a))) {
+                        *w
+                    } else {
+                        *b
+                    };
+                    matched += credit;
+                    if !self.is_number(*t) {
+                        matched_words += credit;
+                    }
+                }
+                for t in v.req.iter().chain(diff).chain(cat_diff) {
                     if !in_q(t) && !seen.contains(t) {
                         seen.push(*t);
                         let soft = self.soft.get(*t as usize).copied().unwrap_or(false);
@@ -1398,15 +1595,22 @@ impl IcdCoder {
                         pen += self.idf[*t as usize];
                     }
                 }
-                if pen < best_pen || (pen == best_pen && k + 1 == l.path.len()) {
-                    best_pen = pen;
-                    best_view = &v.text;
+                let qcov = (matched_words / total).min(1.0);
+                let prec = matched / (matched + pen).max(1e-6);
+                let s = qcov * prec;
+                let better = match best {
+                    None => true,
+                    Some((bs, ..)) => s > bs || (s == bs && k + 1 == l.path.len()),
+                };
+                if better {
+                    best = Some((s, matched, prec, v.text.as_str()));
                 }
             }
+            let Some((view_score, matched, prec, best_view)) = best else {
+                continue;
+            };
             let best_view = best_view.to_string();
-            let qcov = (matched_words / total).min(1.0);
-            let prec = matched / (matched + best_pen).max(1e-6);
-            let mut score = qcov * prec + l.bonus;
+            let mut score = view_score + l.bonus;
             if hints
                 .iter()
                 .any(|h| l.path.contains(h) || self.is_ancestor(*h, l.node))
@@ -1712,6 +1916,28 @@ impl IcdCoder {
         }
         false
     }
+}
+
+/// The words that follow "with" in the titles of a category and its descendants (cached).
+fn with_words<'a>(
+    nodes: &[Node],
+    cat: usize,
+    cache: &'a mut HashMap<usize, HashSet<String>>,
+) -> &'a HashSet<String> {
+    cache.entry(cat).or_insert_with(|| {
+        let mut out = HashSet::new();
+        let mut stack = vec![cat];
+        while let Some(n) = stack.pop() {
+            let t = nodes[n].title.to_lowercase();
+            for (_, rest) in t.match_indices("with ").map(|(i, _)| t.split_at(i + 5)) {
+                if let Some(w) = rest.split([' ', ',']).next() {
+                    out.insert(w.to_string());
+                }
+            }
+            stack.extend(&nodes[n].children);
+        }
+        out
+    })
 }
 
 fn clause_text(cw: &[Word], chars: &[char]) -> String {

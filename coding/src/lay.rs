@@ -113,21 +113,11 @@ impl LayTerms {
                 .then(|| self.by_first.get(&cw[i].norm))
                 .flatten()
                 .and_then(|list| {
-                    list.iter().find(|e| {
-                        let n = e.pattern.len();
-                        i + n <= cw.len()
-                            && (0..n).all(|k| {
-                                let w = &cw[i + k];
-                                !w.rewritten
-                                    && w.norm == e.pattern[k]
-                                    && w.status == cw[i].status
-                                    && (!e.upper || w.upper)
-                            })
-                    })
+                    list.iter()
+                        .find_map(|e| matched_len(cw, i, e).map(|n| (e, n)))
                 });
             match hit {
-                Some(e) => {
-                    let n = e.pattern.len();
+                Some((e, n)) => {
                     let (first, last) = (&cw[i], &cw[i + n - 1]);
                     for r in &e.replacement {
                         out.push(Word {
@@ -154,6 +144,28 @@ impl LayTerms {
     }
 }
 
+/// Articles and possessives a lay phrase may have in the text but not in HPO ("blood in the
+/// urine" for "blood in urine").
+const SKIPPABLE: &[&str] = &["the", "a", "an", "my", "his", "her", "their"];
+
+/// How many words of `cw` from `i` the lay phrase `e` covers (skipping articles the pattern
+/// does not have), or `None`.
+fn matched_len(cw: &[Word], i: usize, e: &LayEntry) -> Option<usize> {
+    let mut j = i;
+    for (k, p) in e.pattern.iter().enumerate() {
+        while k > 0 && j < cw.len() && cw[j].norm != *p && SKIPPABLE.contains(&cw[j].norm.as_str())
+        {
+            j += 1;
+        }
+        let w = cw.get(j)?;
+        if w.rewritten || w.norm != *p || w.status != cw[i].status || (e.upper && !w.upper) {
+            return None;
+        }
+        j += 1;
+    }
+    Some(j - i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -162,8 +174,10 @@ mod tests {
     const OBO: &str = "format-version: 1.2\n\n[Term]\nid: HP:0000001\nname: All\n\n\
 [Term]\nid: HP:0001025\nname: Urticaria\nsynonym: \"Hives\" EXACT layperson []\n\
 synonym: \"Nettle rash\" RELATED layperson []\nis_a: HP:0000001\n\n\
-[Term]\nid: HP:0000722\nname: Obsessive-compulsive disorder\n\
-synonym: \"OCD\" EXACT abbreviation []\nis_a: HP:0000001\n";
+[Term]\nid: HP:0001629\nname: Ventricular septal defect\n\
+synonym: \"VSD\" EXACT abbreviation []\nis_a: HP:0000001\n\n\
+[Term]\nid: HP:0000790\nname: Hematuria\n\
+synonym: \"Blood in urine\" EXACT layperson []\nis_a: HP:0000001\n";
 
     fn table() -> LayTerms {
         LayTerms::from_ontology(&Ontology::parse_str(OBO, "test.obo"))
@@ -176,7 +190,7 @@ synonym: \"OCD\" EXACT abbreviation []\nis_a: HP:0000001\n";
     #[test]
     fn exact_lay_and_abbreviation_synonyms_only() {
         let t = table();
-        assert_eq!(t.len(), 2);
+        assert_eq!(t.len(), 3);
         let ws = analyse("itchy hives");
         let alt = t.rewrite(&ws).unwrap();
         assert_eq!(norms(&alt), ["itchy", "urticaria"]);
@@ -189,8 +203,19 @@ synonym: \"OCD\" EXACT abbreviation []\nis_a: HP:0000001\n";
     #[test]
     fn abbreviations_need_upper_case() {
         let t = table();
-        let alt = t.rewrite(&analyse("OCD")).unwrap();
-        assert_eq!(norms(&alt), ["obsessive", "compulsive", "disorder"]);
-        assert!(t.rewrite(&analyse("ocd")).is_none());
+        let alt = t.rewrite(&analyse("VSD")).unwrap();
+        assert_eq!(norms(&alt), ["ventricular", "septal", "defect"]);
+        assert!(t.rewrite(&analyse("vsd")).is_none());
+    }
+
+    #[test]
+    fn articles_between_lay_words_are_skipped() {
+        let t = table();
+        let ws = analyse("blood in the urine today");
+        let alt = t.rewrite(&ws).unwrap();
+        assert_eq!(norms(&alt), ["hematuria", "today"]);
+        assert_eq!((alt[0].start, alt[0].end), (0, 18));
+        // Not before the first word, and not in place of a pattern word.
+        assert!(t.rewrite(&analyse("the blood in a cup")).is_none());
     }
 }

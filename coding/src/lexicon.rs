@@ -186,8 +186,9 @@ pub(crate) const LEXICON: &[(&str, &str, bool)] = &[
     ("RUQ", "right upper quadrant", false),
     ("LUQ", "left upper quadrant", false),
     ("HIV", "human immunodeficiency virus", false),
-    ("hypertriglyceridemia", "hyperglyceridemia", false),
-    ("high triglycerides", "hyperglyceridemia", false),
+    // Isolated high triglycerides: the index's "Hypertriglyceridemia, essential" (E78.1).
+    ("hypertriglyceridemia", "pure hyperglyceridemia", false),
+    ("high triglycerides", "pure hyperglyceridemia", false),
     ("cancer", "malignant neoplasm", false),
     (
         "community acquired pneumonia",
@@ -275,6 +276,40 @@ pub(crate) const LEXICON: &[(&str, &str, bool)] = &[
     ("cough", "cough", false),
     ("dizziness", "dizziness", false),
     ("insomnia", "insomnia", false),
+    // Round 3: common chart abbreviations, written from clinical usage (upper case required
+    // where the letters are also a word or another abbreviation).
+    ("PCOS", "polycystic ovarian syndrome", false),
+    ("GI bleed", "gastrointestinal hemorrhage", false),
+    ("GIB", "gastrointestinal hemorrhage", true),
+    ("NAFLD", "nonalcoholic fatty liver disease", false),
+    ("NASH", "nonalcoholic steatohepatitis", true),
+    ("RLS", "restless legs syndrome", true),
+    ("BPPV", "benign paroxysmal vertigo", false),
+    ("LUTS", "lower urinary tract symptoms", false),
+    ("OCD", "obsessive compulsive disorder", true),
+    ("SAH", "nontraumatic subarachnoid hemorrhage", true),
+    ("ICH", "nontraumatic intracerebral hemorrhage", true),
+    ("UC", "ulcerative colitis", true),
+    ("PUD", "peptic ulcer", true),
+    ("HCV", "chronic viral hepatitis c", true),
+    ("OAB", "overactive bladder", true),
+    (
+        "SIADH",
+        "syndrome of inappropriate secretion of antidiuretic hormone",
+        false,
+    ),
+    ("CTS", "carpal tunnel syndrome", true),
+    ("MVP", "mitral valve prolapse", true),
+    ("PAF", "paroxysmal atrial fibrillation", true),
+    ("SSS", "sick sinus syndrome", true),
+    ("HOCM", "obstructive hypertrophic cardiomyopathy", false),
+    ("ILD", "interstitial pulmonary disease", true),
+    ("IPF", "idiopathic pulmonary fibrosis", true),
+    ("ALS", "amyotrophic lateral sclerosis", true),
+    ("LBBB", "left bundle branch block", false),
+    ("RBBB", "right bundle branch block", false),
+    ("AMS", "altered mental status", true),
+    ("sided", "side", false),
 ];
 
 /// Words after which the laterality words are implied ("left knee" -> also "unilateral").

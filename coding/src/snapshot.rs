@@ -12,8 +12,10 @@ use crate::icd::{Index, IndexRef};
 /// Where the snapshot lives under a clinrag home.
 pub const ICD_SNAPSHOT_PATH: &str = "coding/icd10cm.bin";
 const MAGIC: &[u8; 8] = b"CRAGICD\n";
-/// Bump on any change of the index types (`View`, `Node`, `Leaf`, `LayTerms`).
-pub const FORMAT_VERSION: u32 = 1;
+/// Bump on any change of the index types (`View`, `Node`, `Leaf`, `LayTerms`) or of how words
+/// are normalised (2: `clinrag_kg::tokenize` reads look-alike, fullwidth and invisible
+/// characters).
+pub const FORMAT_VERSION: u32 = 2;
 const HEADER_LEN: usize = 8 + 4 + 8 + 8 + 4;
 
 /// Why a snapshot was not used or not written.

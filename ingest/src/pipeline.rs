@@ -238,6 +238,19 @@ impl Ingestor {
         &self,
         mut writer: KeywordWriter,
     ) -> Result<(KeywordWriter, RecoveryReport)> {
+        // A lost keyword index (its folder deleted or emptied, a repair killed after emptying
+        // it) while the catalog holds chunks: every document is indexed again below.
+        self.index.reload()?;
+        if self.index.stats()?.chunks == 0 {
+            let s = self.catalog.stats().await?;
+            if s.chunks > 0 && s.documents > s.pending_index {
+                tracing::warn!(
+                    "the keyword index is empty and the catalog holds {} documents: re-indexing them",
+                    s.documents
+                );
+                self.catalog.mark_all_unindexed().await?;
+            }
+        }
         let tomb = self.catalog.tombstoned().await?;
         let pending = self.catalog.pending_index().await?;
         if tomb.is_empty() && pending.is_empty() {
@@ -613,11 +626,13 @@ impl Ingestor {
     }
 
     /// Rebuilds the keyword index from the catalog (drops everything, re-adds every document).
+    /// Every document is flagged *not indexed* before the index is emptied, so a rebuild killed
+    /// at any point is finished by the recovery of the next run.
     pub async fn rebuild_index(&self) -> Result<RecoveryReport> {
         let mut writer = self.index.writer()?;
+        self.catalog.mark_all_unindexed().await?;
         writer.delete_all()?;
         let writer = commit(writer).await?;
-        self.catalog.mark_all_unindexed().await?;
         let (writer, r) = self.recover_with(writer).await?;
         finish(writer).await?;
         Ok(r)
@@ -631,10 +646,19 @@ fn annotate_with(
 ) -> Vec<Vec<String>> {
     match annotator {
         None => Vec::new(),
-        Some(a) => chunks
-            .iter()
-            .map(|c| a.concepts(doc.span(c.start, c.end).unwrap_or_default()))
-            .collect(),
+        Some(a) => {
+            // Chunks come in order: walk the body once (linear for long documents).
+            let mut at = (0, 0);
+            chunks
+                .iter()
+                .map(|c| {
+                    a.concepts(
+                        clinrag_retrieval::char_slice_from(&doc.body, &mut at, c.start, c.end)
+                            .unwrap_or_default(),
+                    )
+                })
+                .collect()
+        }
     }
 }
 

@@ -36,7 +36,9 @@ pub use icd10cm::{Icd10cm, IcdCode, IcdLevel, IcdNotes, load_icd10cm, parse_icd1
 pub use linker::{ConceptRef, Linker, Mention};
 pub use mesh::{Mesh, MeshDescriptor, load_mesh, parse_mesh};
 pub use report::{LoadReport, SkipExample};
-pub use text::{normalize_term, tokenize};
+pub use text::{
+    Respelt, Token, fold_text, is_invisible, latin_lookalike, normalize_term, respelt, tokenize,
+};
 
 /// Index of a node in the [`ConceptGraph`] (petgraph's `NodeIndex`).
 pub use petgraph::graph::NodeIndex as NodeIx;

@@ -15,7 +15,7 @@ use crate::context::{Certainty, ContextRules, Experiencer, Temporality};
 use crate::error::{KgError, Result};
 use crate::graph::{ConceptGraph, Detail, EdgeKind, NodeKind, Vocab};
 use crate::icd10cm::IcdLevel;
-use crate::text::{Token, normalize_term, tokenize};
+use crate::text::{Respelt, Token, normalize_term, tokenize};
 
 /// A concept a mention links to.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -51,6 +51,11 @@ pub struct Mention {
     pub experiencer: Experiencer,
     /// Current or historical.
     pub temporality: Temporality,
+    /// How the span's letters were read when not as written (look-alike letters of another
+    /// script, fullwidth forms, invisible characters: see [`crate::tokenize`]); empty for plain
+    /// text. A mention with a note matched only after that reading.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub note: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -578,7 +583,8 @@ impl WordTrie {
 /// Magic bytes of the linker cache file (`kg/linker.bin`).
 const CACHE_MAGIC: &[u8; 8] = b"CRAGLNK\n";
 /// Bumped whenever the dictionary layout or how it is built changes.
-const CACHE_VERSION: u32 = 1;
+/// 2: tokens read look-alike, fullwidth and invisible characters (`tokenize`).
+const CACHE_VERSION: u32 = 2;
 /// Magic, version, graph key, payload length, payload CRC-32.
 const CACHE_HEADER: usize = 8 + 4 + 8 + 8 + 4;
 
@@ -964,9 +970,14 @@ impl Linker {
             .zip(char_spans)
             .zip(contexts)
             .map(
-                |((&(_, _, term), (s, e)), (certainty, experiencer, temporality))| {
+                |((&(a, b, term), (s, e)), (certainty, experiencer, temporality))| {
                     let span_text = char_index.slice(text, s, e).to_string();
+                    let note = toks[a..b]
+                        .iter()
+                        .fold(Respelt::default(), |r, t| r.merge(t.respelt))
+                        .describe();
                     Mention {
+                        note,
                         start: s,
                         end: e,
                         concept_ids: self.refs_for(term),

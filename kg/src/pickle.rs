@@ -186,11 +186,144 @@ fn py_string_literal(raw: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Decodes one pickle from `bytes`.
+/// Deepest nesting of lists, tuples and dicts accepted (the drug NER dictionary has 3).
+const MAX_DEPTH: usize = 1000;
+
+/// Decodes one pickle from `bytes`. A structure that contains itself (possible through the
+/// memo) or nests deeper than 1000 levels is refused.
 pub fn from_slice(bytes: &[u8]) -> Result<Value, PickleError> {
+    let mut state = Teardown {
+        stack: Vec::new(),
+        memo: HashMap::new(),
+        armed: true,
+    };
+    let v = decode(bytes, &mut state.stack, &mut state.memo)?;
+    let left = state.stack.iter().filter_map(|s| match s {
+        Slot::V(v) => Some(v),
+        Slot::Mark => None,
+    });
+    if let Some(problem) = shape_problem(std::iter::once(&v).chain(state.memo.values()).chain(left))
+    {
+        state.stack.push(Slot::V(v));
+        return Err(PickleError {
+            offset: bytes.len(),
+            message: problem.into(),
+        });
+    }
+    state.armed = false;
+    Ok(v)
+}
+
+/// What a failed decode leaves behind, taken apart without recursion when dropped: a
+/// recursive structure would otherwise leak (reference cycle) and a deep one overflow the
+/// stack when dropped.
+struct Teardown {
+    stack: Vec<Slot>,
+    memo: HashMap<u64, Value>,
+    armed: bool,
+}
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let mut work: Vec<Value> = self.memo.drain().map(|(_, v)| v).collect();
+        work.extend(self.stack.drain(..).filter_map(|s| match s {
+            Slot::V(v) => Some(v),
+            Slot::Mark => None,
+        }));
+        while let Some(v) = work.pop() {
+            match v {
+                Value::List(l) => {
+                    if let Ok(mut items) = l.try_borrow_mut() {
+                        work.append(&mut items);
+                    }
+                }
+                Value::Dict(d) => {
+                    if let Ok(mut pairs) = d.try_borrow_mut() {
+                        for (k, v) in pairs.drain(..) {
+                            work.push(k);
+                            work.push(v);
+                        }
+                    }
+                }
+                Value::Tuple(t) => {
+                    if let Ok(items) = Rc::try_unwrap(t) {
+                        work.extend(items);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Why decoded values cannot be used: a container inside itself, or nesting deeper than
+/// [`MAX_DEPTH`]. Iterative, each container visited once over all `roots`.
+fn shape_problem<'a>(roots: impl IntoIterator<Item = &'a Value>) -> Option<&'static str> {
+    fn id(v: &Value) -> Option<usize> {
+        match v {
+            Value::List(l) => Some(Rc::as_ptr(l).cast::<()>() as usize),
+            Value::Tuple(t) => Some(Rc::as_ptr(t).cast::<()>() as usize),
+            Value::Dict(d) => Some(Rc::as_ptr(d).cast::<()>() as usize),
+            _ => None,
+        }
+    }
+    fn children(v: &Value) -> Vec<Value> {
+        match v {
+            Value::List(l) => l.borrow().clone(),
+            Value::Tuple(t) => t.as_ref().clone(),
+            Value::Dict(d) => d
+                .borrow()
+                .iter()
+                .flat_map(|(k, v)| [k.clone(), v.clone()])
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+    let mut done = std::collections::HashSet::new();
+    let mut on_path = std::collections::HashSet::new();
+    let mut path: Vec<(usize, Vec<Value>)> = Vec::new();
+    for root in roots {
+        if let Some(i) = id(root).filter(|i| !done.contains(i)) {
+            on_path.insert(i);
+            path.push((i, children(root)));
+        }
+        while let Some((i, kids)) = path.last_mut() {
+            match kids.pop() {
+                Some(k) => {
+                    let Some(j) = id(&k) else { continue };
+                    if on_path.contains(&j) {
+                        return Some("a recursive structure (a list or dict inside itself)");
+                    }
+                    if done.contains(&j) {
+                        continue;
+                    }
+                    if path.len() >= MAX_DEPTH {
+                        return Some("lists, tuples or dicts nested deeper than 1000 levels");
+                    }
+                    on_path.insert(j);
+                    path.push((j, children(&k)));
+                }
+                None => {
+                    let i = *i;
+                    on_path.remove(&i);
+                    done.insert(i);
+                    path.pop();
+                }
+            }
+        }
+    }
+    None
+}
+
+fn decode(
+    bytes: &[u8],
+    stack: &mut Vec<Slot>,
+    memo: &mut HashMap<u64, Value>,
+) -> Result<Value, PickleError> {
     let mut r = Reader { b: bytes, pos: 0 };
-    let mut stack: Vec<Slot> = Vec::new();
-    let mut memo: HashMap<u64, Value> = HashMap::new();
     fn pop(r: &Reader<'_>, stack: &mut Vec<Slot>) -> Result<Value, PickleError> {
         match stack.pop() {
             Some(Slot::V(v)) => Ok(v),
@@ -225,7 +358,7 @@ pub fn from_slice(bytes: &[u8]) -> Result<Value, PickleError> {
             0x95 => {
                 let _ = r.le(8)?;
             }
-            b'.' => return pop(&r, &mut stack),
+            b'.' => return pop(&r, stack),
             b'(' => stack.push(Slot::Mark),
             b'N' => stack.push(Slot::V(Value::None)),
             0x88 => stack.push(Slot::V(Value::Bool(true))),
@@ -301,59 +434,59 @@ pub fn from_slice(bytes: &[u8]) -> Result<Value, PickleError> {
             b'}' => stack.push(Slot::V(Value::Dict(Rc::new(RefCell::new(Vec::new()))))),
             b')' => stack.push(Slot::V(Value::Tuple(Rc::new(Vec::new())))),
             b'l' => {
-                let items = pop_mark(&r, &mut stack)?;
+                let items = pop_mark(&r, stack)?;
                 stack.push(Slot::V(Value::List(Rc::new(RefCell::new(items)))));
             }
             b't' => {
-                let items = pop_mark(&r, &mut stack)?;
+                let items = pop_mark(&r, stack)?;
                 stack.push(Slot::V(Value::Tuple(Rc::new(items))));
             }
             0x85..=0x87 => {
                 let n = usize::from(op - 0x84);
                 let mut items = Vec::with_capacity(n);
                 for _ in 0..n {
-                    items.push(pop(&r, &mut stack)?);
+                    items.push(pop(&r, stack)?);
                 }
                 items.reverse();
                 stack.push(Slot::V(Value::Tuple(Rc::new(items))));
             }
             b'd' => {
-                let items = pop_mark(&r, &mut stack)?;
+                let items = pop_mark(&r, stack)?;
                 let pairs = pairs(&r, items)?;
                 stack.push(Slot::V(Value::Dict(Rc::new(RefCell::new(pairs)))));
             }
             b'a' => {
-                let v = pop(&r, &mut stack)?;
-                match top(&r, &stack)? {
+                let v = pop(&r, stack)?;
+                match top(&r, stack)? {
                     Value::List(l) => l.borrow_mut().push(v),
                     _ => return Err(r.err("APPEND to a non-list")),
                 }
             }
             b'e' => {
-                let items = pop_mark(&r, &mut stack)?;
-                match top(&r, &stack)? {
+                let items = pop_mark(&r, stack)?;
+                match top(&r, stack)? {
                     Value::List(l) => l.borrow_mut().extend(items),
                     _ => return Err(r.err("APPENDS to a non-list")),
                 }
             }
             b's' => {
-                let v = pop(&r, &mut stack)?;
-                let k = pop(&r, &mut stack)?;
-                match top(&r, &stack)? {
+                let v = pop(&r, stack)?;
+                let k = pop(&r, stack)?;
+                match top(&r, stack)? {
                     Value::Dict(d) => d.borrow_mut().push((k, v)),
                     _ => return Err(r.err("SETITEM on a non-dict")),
                 }
             }
             b'u' => {
-                let items = pop_mark(&r, &mut stack)?;
+                let items = pop_mark(&r, stack)?;
                 let p = pairs(&r, items)?;
-                match top(&r, &stack)? {
+                match top(&r, stack)? {
                     Value::Dict(d) => d.borrow_mut().extend(p),
                     _ => return Err(r.err("SETITEMS on a non-dict")),
                 }
             }
             0x94 => {
-                let v = top(&r, &stack)?.clone();
+                let v = top(&r, stack)?.clone();
                 let id = memo.len() as u64;
                 memo.insert(id, v);
             }
@@ -369,7 +502,7 @@ pub fn from_slice(bytes: &[u8]) -> Result<Value, PickleError> {
                     b'q' => r.le(1)?,
                     _ => r.le(4)?,
                 };
-                let v = top(&r, &stack)?.clone();
+                let v = top(&r, stack)?.clone();
                 memo.insert(id, v);
             }
             b'g' | b'h' | b'j' => {
@@ -425,6 +558,29 @@ mod tests {
         let v = from_slice(data).unwrap();
         assert_eq!(v.get("SKELID").unwrap().as_str(), Some("TILUDRONATE"));
         assert_eq!(v.get("X").unwrap().as_str(), Some("TILUDRONATE"));
+    }
+
+    /// Inputs from the `pickle` fuzz target: a list appended to itself through the memo leaked
+    /// (a reference cycle) and was returned as data; deep nesting was accepted without bound.
+    #[test]
+    fn recursive_and_deep_structures_are_refused() {
+        // EMPTY_LIST, BINPUT 0, BINGET 0, APPEND, STOP: l = []; l.append(l)
+        let e = from_slice(b"]q\x00h\x00a.").unwrap_err();
+        assert!(e.message.contains("recursive"), "{e}");
+        // The same cycle left on the stack under the returned value.
+        let e = from_slice(b"]q\x00h\x00aN.").unwrap_err();
+        assert!(e.message.contains("recursive"), "{e}");
+        // d = {}; d['k'] = [d]
+        let e = from_slice(b"}q\x00X\x01\x00\x00\x00k(h\x00ls.").unwrap_err();
+        assert!(e.message.contains("recursive"), "{e}");
+        let mut deep = vec![b']'; 1500];
+        deep.extend(vec![b'a'; 1499]);
+        deep.push(b'.');
+        let e = from_slice(&deep).unwrap_err();
+        assert!(e.message.contains("deeper than 1000"), "{e}");
+        // Shared, not recursive: a tuple holding one list twice still loads.
+        let v = from_slice(b"]q\x00(h\x00h\x00t.").unwrap();
+        assert_eq!(v.items().map(|i| i.len()), Some(2));
     }
 
     #[test]

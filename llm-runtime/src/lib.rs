@@ -8,6 +8,8 @@
 pub mod bench;
 mod constrain;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod local;
 mod model;
 mod openai;

@@ -11,6 +11,10 @@ pub const CHATML: &str = "{% for message in messages %}{{ '<|im_start|>' + messa
 /// Llama 3 / 3.x instruct format.
 pub const LLAMA3: &str = "{{ bos_token }}{% for message in messages %}{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}";
 
+/// Instructions one render may execute (minijinja fuel). Real templates use a few thousand
+/// for a long conversation; a runaway loop stops with an "out of fuel" error.
+const TEMPLATE_FUEL: u64 = 1_000_000;
+
 /// A compiled chat template with its BOS/EOS strings.
 pub struct ChatTemplate {
     env: Environment<'static>,
@@ -97,6 +101,9 @@ impl ChatTemplate {
             },
         };
         let mut env = Environment::new();
+        // A model file's template is untrusted input: bound the work of one render (loops,
+        // recursion) instead of letting a crafted template spin forever.
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
         env.add_function("strftime_now", strftime_now);
@@ -190,5 +197,34 @@ mod tests {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(20_688), (2026, 8, 23));
         assert_eq!(strftime_now("%Y".into()).len(), 4);
+    }
+
+    /// A model file's template is untrusted: unbounded loops end with an error (fuzz target
+    /// `chat_template`), and a real conversation stays far within the budget.
+    #[test]
+    fn runaway_templates_are_stopped() {
+        let model = |src: &str| {
+            ChatTemplate::new(
+                Some(src.into()),
+                TemplateSource::ChatMl,
+                String::new(),
+                String::new(),
+            )
+            .unwrap()
+        };
+        let loops = model(
+            "{% for a in range(3000) %}{% for b in range(3000) %}{% endfor %}{% endfor %}done",
+        );
+        let err = loops.render(&msgs(), true).unwrap_err();
+        assert!(err.to_string().contains("fuel"), "{err}");
+        let recursion = model("{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}");
+        assert!(recursion.render(&msgs(), true).is_err());
+        let long: Vec<Message> = (0..200)
+            .map(|i| Message::user(format!("message {i} {}", "word ".repeat(200))))
+            .collect();
+        for src in [TemplateSource::ChatMl, TemplateSource::Llama3] {
+            let t = ChatTemplate::new(None, src, "<s>".into(), "</s>".into()).unwrap();
+            assert!(t.render(&long, true).is_ok());
+        }
     }
 }

@@ -143,6 +143,56 @@ impl Catalog {
         Ok(Self { pool, backend })
     }
 
+    /// Opens an existing SQLite catalog file read-only (`mode=ro`, and `immutable=1` when no
+    /// write-ahead log is left: no lock, no `-shm` file), for a home folder on a read-only file
+    /// system; nothing is written. No
+    /// migration runs: a catalog whose schema is older than this build's is refused with
+    /// [`Error::ReadOnlySchema`]. Every write fails ("attempt to write a readonly database").
+    pub async fn open_read_only(path: &Path) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        // With `immutable=1` SQLite ignores the write-ahead log: use it only when there is no
+        // log to read. A log left by a process that did not close the catalog (its `-shm`
+        // index is there too) is read with plain `mode=ro`.
+        let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+        let has_wal = std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0);
+        let url = if has_wal {
+            format!("sqlite://{}?mode=ro", path.display())
+        } else {
+            format!("sqlite://{}?mode=ro&immutable=1", path.display())
+        };
+        let opts = AnyConnectOptions::from_str(&url)?;
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    sqlx::query("PRAGMA foreign_keys = ON")
+                        .execute(&mut *conn)
+                        .await?;
+                    Ok(())
+                })
+            })
+            .connect_with(opts)
+            .await?;
+        let want = SQLITE_MIGRATIONS
+            .iter()
+            .map(|m| m.version)
+            .max()
+            .unwrap_or(0);
+        let have: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(version) FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(None);
+        if have.unwrap_or(0) < want {
+            pool.close().await;
+            return Err(Error::ReadOnlySchema(path.display().to_string()));
+        }
+        Ok(Self {
+            pool,
+            backend: Backend::Sqlite,
+        })
+    }
+
     /// `sqlite` or `postgres`.
     pub fn backend_name(&self) -> &'static str {
         match self.backend {
@@ -390,6 +440,33 @@ impl Catalog {
             sections: from_json::<Vec<Section>>(&r.try_get::<String, _>(10)?, what)?,
             content_hash: r.try_get(11)?,
         }))
+    }
+
+    /// The chunks of the given documents as `(doc_id, chunk_id, concepts)`, a few queries for
+    /// many documents (`clinrag check` compares them with the vector index and the graph).
+    pub async fn chunk_concepts(
+        &self,
+        doc_ids: &[&str],
+    ) -> Result<Vec<(String, String, Vec<String>)>> {
+        let mut out = Vec::new();
+        for batch in doc_ids.chunks(ID_BATCH) {
+            let sql = format!(
+                "SELECT doc_id, chunk_id, concepts FROM chunks WHERE doc_id IN ({})",
+                placeholders(1, batch.len())
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in batch {
+                q = q.bind(*id);
+            }
+            for r in q.fetch_all(&self.pool).await? {
+                let doc_id: String = r.try_get(0)?;
+                let concepts = from_json(&r.try_get::<String, _>(2)?, || {
+                    format!("chunks of {doc_id}")
+                })?;
+                out.push((doc_id, r.try_get(1)?, concepts));
+            }
+        }
+        Ok(out)
     }
 
     /// The chunks of a document, in order.

@@ -45,6 +45,12 @@ pub enum Error {
         /// Underlying error.
         source: std::io::Error,
     },
+    /// A catalog opened read-only has an older schema than this build (migrations need a
+    /// writable file).
+    #[error(
+        "the catalog {0} is read-only and its schema is older than this build's: open it once where it is writable (any clinrag command migrates it)"
+    )]
+    ReadOnlySchema(String),
     /// The query cannot be run (empty, too long).
     #[error("invalid query: {0}")]
     InvalidQuery(String),

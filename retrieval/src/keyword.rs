@@ -17,7 +17,7 @@ use tantivy::schema::{
 };
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
-use crate::document::{Chunk, Document, char_slice};
+use crate::document::{Chunk, Document, char_slice_from};
 use crate::error::{Error, Result};
 
 /// Bumped whenever the schema or the analysis changes; an index of another version is refused.
@@ -161,16 +161,25 @@ impl KeywordIndex {
             path: dir.to_owned(),
             source,
         };
-        let index = if exists {
+        let index = if exists && crate::keyword_ro::lock_file_unwritable(dir) {
+            // A read-only file system: search without the lock file tantivy cannot create.
+            let mmap = tantivy::directory::MmapDirectory::open(dir)
+                .map_err(|e| tantivy_err(tantivy::TantivyError::from(e)))?;
+            Index::open(crate::keyword_ro::ReadOnlyDir(mmap)).map_err(tantivy_err)?
+        } else if exists {
             Index::open_in_dir(dir).map_err(tantivy_err)?
         } else {
-            let index = Index::create_in_dir(dir, schema).map_err(tantivy_err)?;
+            // The version file first: `meta.json` is what makes the folder an index, so a
+            // process killed in between leaves a folder that is simply created again.
             std::fs::write(&version_path, SCHEMA_VERSION).map_err(io)?;
-            index
+            Index::create_in_dir(dir, schema).map_err(tantivy_err)?
         };
         let reader = index
             .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
+            // Readers in other processes (`clinrag serve`) pick up each commit of a running
+            // ingest within about a second; a commit is atomic, so a reader sees whole
+            // documents only, and the catalog holds them before the index commit.
+            .reload_policy(ReloadPolicy::OnCommitWithDelay)
             .try_into()
             .map_err(tantivy_err)?;
         Ok(Self {
@@ -194,6 +203,13 @@ impl KeywordIndex {
         let writer: IndexWriter = self
             .index
             .writer_with_num_threads(1, WRITER_BUDGET)
+            .map_err(|e| self.err(e))?;
+        // A writer killed mid-commit leaves files no commit references, among them a delete
+        // file named after the next opstamp, which this writer's commit would then fail to
+        // create ("file already exists"): collect them before any change.
+        writer
+            .garbage_collect_files()
+            .wait()
             .map_err(|e| self.err(e))?;
         Ok(KeywordWriter {
             index: self.clone(),
@@ -464,10 +480,13 @@ impl KeywordWriter {
         self.writer
             .delete_term(Term::from_field_text(f.doc_id, &doc.doc_id));
         let mesh = doc.mesh.join("; ");
+        let mut at = (0, 0);
         for (i, c) in chunks.iter().enumerate() {
-            let text = char_slice(&doc.body, c.start, c.end).ok_or_else(|| Error::Corrupt {
-                what: c.chunk_id.clone(),
-                detail: format!("span {}..{} outside the document body", c.start, c.end),
+            let text = char_slice_from(&doc.body, &mut at, c.start, c.end).ok_or_else(|| {
+                Error::Corrupt {
+                    what: c.chunk_id.clone(),
+                    detail: format!("span {}..{} outside the document body", c.start, c.end),
+                }
             })?;
             let mut d = TantivyDocument::default();
             d.add_text(f.chunk_id, &c.chunk_id);

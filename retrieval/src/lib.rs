@@ -10,6 +10,7 @@ mod error;
 pub mod expansion;
 pub mod fusion;
 mod keyword;
+mod keyword_ro;
 pub mod openai_embed;
 #[cfg(feature = "qdrant-edge")]
 pub mod qdrant_edge;
@@ -19,7 +20,7 @@ pub mod rerank;
 pub mod vector;
 
 pub use catalog::{ApiToken, Catalog, CatalogStats, FileState, RunCounts, StoredChunk};
-pub use document::{Chunk, Document, Section, char_slice};
+pub use document::{Chunk, Document, Section, char_slice, char_slice_from};
 pub use embed::{BertEmbedder, BertOptions, EmbedError, Embedder};
 pub use error::{Error, Result};
 pub use expansion::{

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::Global;
-use crate::store::{KEYWORD_DIR, VECTOR_DIR};
+use crate::store::{KEYWORD_DIR, RESTORE_MARKER, VECTOR_DIR};
 
 const FORMAT: &str = "clinrag-backup/1";
 const MANIFEST: &str = "manifest.json";
@@ -86,6 +86,22 @@ pub async fn backup(g: &Global, args: BackupArgs) -> anyhow::Result<ExitCode> {
         );
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // A failed backup (a full disk, a read error) leaves no half folder behind.
+    backup_into(g, dir).await.map_err(|e| {
+        let removed = std::fs::remove_dir_all(dir).is_ok();
+        e.context(format!(
+            "backup into {} failed{}",
+            dir.display(),
+            if removed {
+                " (the partial backup was removed)"
+            } else {
+                ""
+            }
+        ))
+    })
+}
+
+async fn backup_into(g: &Global, dir: &Path) -> anyhow::Result<ExitCode> {
     let mut notes = Vec::new();
 
     // 1. The catalog, one consistent snapshot.
@@ -254,6 +270,14 @@ pub async fn restore(g: &Global, args: RestoreArgs) -> anyhow::Result<ExitCode> 
             occupied[0].display()
         );
     }
+    // Until every file is in place the home is marked: other commands refuse it and say to
+    // run this restore again (a restore killed half-way leaves a catalog and an index that
+    // need not agree, or a truncated catalog file).
+    std::fs::create_dir_all(&g.home)
+        .with_context(|| format!("cannot create the home folder {}", g.home.display()))?;
+    let marker = g.path(RESTORE_MARKER);
+    std::fs::write(&marker, dir.display().to_string())
+        .with_context(|| format!("cannot write {}", marker.display()))?;
     for p in occupied {
         if p.is_dir() {
             std::fs::remove_dir_all(p)
@@ -271,6 +295,7 @@ pub async fn restore(g: &Global, args: RestoreArgs) -> anyhow::Result<ExitCode> 
         std::fs::copy(dir.join(&rel), &to)
             .with_context(|| format!("cannot write {}", to.display()))?;
     }
+    std::fs::remove_file(&marker).with_context(|| format!("cannot remove {}", marker.display()))?;
     // The keyword index must agree with the catalog snapshot; re-derive it when not.
     let ing = crate::store::ingestor(g, Default::default(), false).await?;
     let mut report = ing.check().await?;

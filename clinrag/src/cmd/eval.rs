@@ -46,6 +46,8 @@ pub struct RetrievalArgs {
     #[arg(long, value_enum)]
     mode: Option<crate::cmd::search::Mode>,
     #[command(flatten)]
+    fusion: crate::cmd::search::FusionArgs,
+    #[command(flatten)]
     expand: crate::cmd::search::ExpandArgs,
     /// gRPC URL of a Qdrant server holding the vectors (feature `qdrant-server`; API key from
     /// CLINRAG_QDRANT_API_KEY); default: the vector index in the home folder.
@@ -61,7 +63,8 @@ pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
         Cmd::Rare(a) => return crate::cmd::eval_rare::run(g, a).await,
         Cmd::Qa(a) => return crate::cmd::eval_qa::run(g, a).await,
     };
-    let index = crate::store::searcher_at(g, a.qdrant_url.as_deref())?;
+    let mut index = crate::store::searcher_at(g, a.qdrant_url.as_deref())?;
+    a.fusion.apply(&mut index);
     let mode = crate::cmd::search::Mode::resolve(a.mode, &index);
     let expander = crate::cmd::search::Expander::load(g, &a.expand)?;
     let text = std::fs::read_to_string(&a.questions)

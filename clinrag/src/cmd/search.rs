@@ -48,6 +48,34 @@ pub enum Toggle {
     Off,
 }
 
+/// Hybrid fusion options shared by `search` and `eval retrieval` (weighted reciprocal rank
+/// fusion: a passage scores `w / (k + rank)` summed over the BM25 and dense lists).
+#[derive(clap::Args, Clone, Debug)]
+pub struct FusionArgs {
+    /// RRF constant k of the hybrid fusion.
+    #[arg(long, default_value_t = 60.0)]
+    pub rrf_k: f32,
+    /// Weight of the BM25 list in the hybrid fusion (0 switches it off).
+    #[arg(long, default_value_t = retrieval_defaults().bm25_weight)]
+    pub bm25_weight: f32,
+    /// Weight of the dense list in the hybrid fusion (0 switches it off).
+    #[arg(long, default_value_t = retrieval_defaults().dense_weight)]
+    pub dense_weight: f32,
+}
+
+fn retrieval_defaults() -> clinrag_retrieval::FusionConfig {
+    clinrag_retrieval::FusionConfig::default()
+}
+
+impl FusionArgs {
+    /// Sets these options on a searcher's fusion configuration.
+    pub fn apply(&self, index: &mut HybridSearcher) {
+        index.config.rrf_k = self.rrf_k;
+        index.config.bm25_weight = self.bm25_weight;
+        index.config.dense_weight = self.dense_weight;
+    }
+}
+
 /// Graph expansion options shared by `search` and `eval retrieval`.
 #[derive(clap::Args, Clone, Debug)]
 pub struct ExpandArgs {
@@ -121,9 +149,8 @@ pub struct Args {
     /// At most this many passages per document.
     #[arg(long)]
     max_per_doc: Option<usize>,
-    /// RRF constant k of the hybrid fusion.
-    #[arg(long, default_value_t = 60.0)]
-    rrf_k: f32,
+    #[command(flatten)]
+    fusion: FusionArgs,
     /// Only documents from this year on.
     #[arg(long)]
     year_min: Option<u64>,
@@ -148,7 +175,7 @@ pub struct Args {
 pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
     let mut index = crate::store::searcher_at(g, args.qdrant_url.as_deref())?;
     index.config.max_per_doc = args.max_per_doc;
-    index.config.rrf_k = args.rrf_k;
+    args.fusion.apply(&mut index);
     let mode = Mode::resolve(args.mode, &index);
     let filter = SearchFilter {
         year_min: args.year_min,

@@ -94,6 +94,58 @@ pub fn parse_file(
     }
 }
 
+/// Parses a file's bytes already in memory, with the checks of [`parse_file`] (empty input
+/// refused, gzip by magic bytes, size limit and UTF-8 for text); `path` only names the source
+/// in errors and documents. Used by the fuzz targets (`fuzz/`).
+pub fn parse_bytes(
+    bytes: &[u8],
+    path: &Path,
+    format: Format,
+    limits: Limits,
+    emit: &mut dyn FnMut(Item) -> bool,
+) -> Result<(), FileError> {
+    let err = |p: String| FileError::new(path, p);
+    if bytes.is_empty() {
+        return Err(FileError::new(path, "empty file"));
+    }
+    let reader = || -> Result<Box<dyn BufRead + Send>, FileError> {
+        let is_gz = bytes.starts_with(&[0x1f, 0x8b]);
+        let named_gz = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gz"));
+        if named_gz && !is_gz {
+            return Err(FileError::new(path, "named .gz but is not gzip data"));
+        }
+        let cur = std::io::Cursor::new(bytes.to_vec());
+        if is_gz {
+            Ok(Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(
+                cur,
+            ))))
+        } else {
+            Ok(Box::new(cur))
+        }
+    };
+    match format {
+        Format::Pubmed => pubmed::parse(reader()?, path, limits, emit).map_err(err),
+        Format::Jats => jats::parse(reader()?, path, limits, emit).map_err(err),
+        Format::Jsonl => jsonl::parse(reader()?, path, limits, emit).map_err(err),
+        Format::Markdown | Format::Text => {
+            if bytes.len() > limits.max_doc_bytes {
+                return Err(FileError::new(
+                    path,
+                    format!(
+                        "file is {} MB, over the {} MB limit for a single document",
+                        bytes.len() / 1_000_000,
+                        limits.max_doc_bytes / 1_000_000
+                    ),
+                ));
+            }
+            let s = decode_text(bytes).map_err(|p| FileError::new(path, p))?;
+            text::parse(&s, path, format, emit).map_err(err)
+        }
+    }
+}
+
 /// Opens a file, transparently decompressing gzip (by magic bytes); empty files are refused.
 fn open_maybe_gz(path: &Path) -> Result<Box<dyn BufRead + Send>, FileError> {
     let io = |e: std::io::Error| FileError::new(path, format!("cannot read: {e}"));
@@ -349,6 +401,59 @@ mod tests {
                 .contains("offset 1")
         );
         assert_eq!(decode_text(b"\xef\xbb\xbfhi").unwrap(), "hi");
+    }
+
+    /// `parse_bytes` (the fuzz targets' entry point) sees what `parse_file` sees.
+    #[test]
+    fn parse_bytes_matches_parse_file() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let jsonl = b"{\"id\": \"X:1\", \"title\": \"T\", \"text\": \"Body one.\"}\nnot json\n";
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(jsonl).unwrap();
+        let gz = gz.finish().unwrap();
+        let cases: [(&str, &[u8], Format); 5] = [
+            ("a.jsonl", jsonl, Format::Jsonl),
+            ("b.jsonl.gz", &gz, Format::Jsonl),
+            ("c.md", b"# Title\n\n## S\n\nText here.\n", Format::Markdown),
+            ("d.txt", b"ab\0cd", Format::Text),
+            ("e.xml.gz", b"<x/>", Format::Pubmed),
+        ];
+        let limits = Limits {
+            max_doc_bytes: 10_000,
+        };
+        let summary = |r: Result<(), FileError>, items: Vec<Item>| {
+            let items: Vec<String> = items
+                .iter()
+                .map(|i| match i {
+                    Item::Doc(d) => format!("doc {} {}", d.doc_id, d.content_hash),
+                    other => format!("{other:?}"),
+                })
+                .collect();
+            (r.map_err(|e| e.to_string()), items)
+        };
+        for (name, bytes, format) in cases {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            let ra = parse_file(&path, format, limits, &mut |i| {
+                a.push(i);
+                true
+            });
+            let rb = parse_bytes(bytes, &path, format, limits, &mut |i| {
+                b.push(i);
+                true
+            });
+            assert_eq!(summary(ra, a), summary(rb, b), "{name}");
+        }
+        let empty = parse_bytes(
+            b"",
+            Path::new("e.md"),
+            Format::Markdown,
+            limits,
+            &mut |_| true,
+        );
+        assert!(empty.unwrap_err().to_string().contains("empty file"));
     }
 
     #[test]

@@ -82,25 +82,140 @@ fn requantized<R: Read + Seek>(
     Ok(buf)
 }
 
-/// Reads a GGUF file: checks the header, the architecture and every tensor's extent before loading.
-pub(super) fn load(path: &Path, device: &Device, requantize: Requantize) -> Result<Loaded> {
+/// Whether the metadata sets `general.alignment` to zero. candle 0.11 divides by it without a
+/// check (a panic), so the metadata is walked here first; any other problem is left to candle,
+/// which reports it. Reads at most the file once, through `reader`'s buffer.
+fn zero_alignment<R: Read + Seek>(reader: &mut R) -> std::io::Result<bool> {
+    let start = reader.stream_position()?;
+    let found = scan_alignment(reader).unwrap_or(false);
+    reader.seek(SeekFrom::Start(start))?;
+    Ok(found)
+}
+
+fn scan_alignment<R: Read>(r: &mut R) -> std::io::Result<bool> {
+    fn u32_of<R: Read>(r: &mut R) -> std::io::Result<u32> {
+        let mut b = [0u8; 4];
+        r.read_exact(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+    fn len_of<R: Read>(r: &mut R, wide: bool) -> std::io::Result<u64> {
+        if wide {
+            let mut b = [0u8; 8];
+            r.read_exact(&mut b)?;
+            Ok(u64::from_le_bytes(b))
+        } else {
+            u32_of(r).map(u64::from)
+        }
+    }
+    fn skip<R: Read>(r: &mut R, n: u64) -> std::io::Result<()> {
+        if std::io::copy(&mut r.by_ref().take(n), &mut std::io::sink())? < n {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(())
+    }
+    fn bad() -> std::io::Error {
+        std::io::ErrorKind::InvalidData.into()
+    }
+    /// Bytes of one value of a fixed-size GGUF type.
+    fn fixed(ty: u32) -> Option<u64> {
+        match ty {
+            0 | 1 | 7 => Some(1),
+            2 | 3 => Some(2),
+            4..=6 => Some(4),
+            10..=12 => Some(8),
+            _ => None,
+        }
+    }
+    fn skip_value<R: Read>(r: &mut R, ty: u32, wide: bool, depth: u8) -> std::io::Result<()> {
+        if let Some(n) = fixed(ty) {
+            return skip(r, n);
+        }
+        match ty {
+            8 => {
+                let n = len_of(r, wide)?;
+                skip(r, n)
+            }
+            9 if depth < 4 => {
+                let elem = u32_of(r)?;
+                let n = len_of(r, wide)?;
+                if let Some(size) = fixed(elem) {
+                    return skip(r, n.checked_mul(size).ok_or_else(bad)?);
+                }
+                for _ in 0..n {
+                    skip_value(r, elem, wide, depth + 1)?;
+                }
+                Ok(())
+            }
+            _ => Err(bad()),
+        }
+    }
+    let mut magic = [0u8; 4];
+    r.read_exact(&mut magic)?;
+    if &magic != b"GGUF" {
+        return Ok(false);
+    }
+    let wide = u32_of(r)? >= 2;
+    let _tensors = len_of(r, wide)?;
+    let kvs = len_of(r, wide)?;
+    let mut zero = false;
+    for _ in 0..kvs {
+        let key_len = len_of(r, wide)?;
+        let is_alignment = if key_len == 17 {
+            let mut key = [0u8; 17];
+            r.read_exact(&mut key)?;
+            &key == b"general.alignment"
+        } else {
+            skip(r, key_len)?;
+            false
+        };
+        let ty = u32_of(r)?;
+        if !is_alignment {
+            skip_value(r, ty, wide, 0)?;
+            continue;
+        }
+        // The types candle reads the alignment from (others fall back to 32); the last wins.
+        let mut b = [0u8; 4];
+        let value = match ty {
+            0 | 1 => r.read_exact(&mut b[..1]).map(|()| u32::from(b[0]))?,
+            2 | 3 => r
+                .read_exact(&mut b[..2])
+                .map(|()| u32::from(u16::from_le_bytes([b[0], b[1]])))?,
+            4 | 5 => u32_of(r)?,
+            _ => {
+                skip_value(r, ty, wide, 0)?;
+                continue;
+            }
+        };
+        zero = value == 0;
+    }
+    Ok(zero)
+}
+
+/// What [`read_header`] checked: everything but the tensor data.
+pub(crate) struct Header {
+    pub(crate) content: gguf_file::Content,
+    pub(crate) context: usize,
+    pub(crate) tokenizer: TextTokenizer,
+    pub(crate) template: ChatTemplate,
+}
+
+/// Reads and checks a GGUF header from `reader` (`file_len` bytes long, named `path` in errors):
+/// the architecture, the metadata the model needs, every tensor's extent, the tokenizer
+/// (`tokenizer_json` when given, else the GGUF vocabulary) and the chat template.
+pub(crate) fn read_header<R: Read + Seek>(
+    reader: &mut R,
+    file_len: u64,
+    path: &Path,
+    tokenizer_json: Option<&Path>,
+) -> Result<Header> {
     let fmt = |reason: String| LlmError::ModelFormat {
         path: path.to_path_buf(),
         reason,
     };
-    let file = File::open(path).map_err(|source| LlmError::ModelIo {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let file_len = file
-        .metadata()
-        .map_err(|source| LlmError::ModelIo {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .len();
-    let mut reader = BufReader::new(file);
-    let content = gguf_file::Content::read(&mut reader)
+    if zero_alignment(reader).map_err(|e| fmt(format!("cannot read: {e}")))? {
+        return Err(fmt("metadata general.alignment is 0".into()));
+    }
+    let content = gguf_file::Content::read(reader)
         .map_err(|e| fmt(format!("not a readable GGUF file: {e}")))?;
     let md = &content.metadata;
     let arch = md
@@ -135,14 +250,28 @@ pub(super) fn load(path: &Path, device: &Device, requantize: Requantize) -> Resu
         ));
     }
     for (name, info) in &content.tensor_infos {
-        let elems = info.shape.elem_count();
-        let block = info.ggml_dtype.block_size();
-        let bytes = (elems / block.max(1)) as u64 * info.ggml_dtype.type_size() as u64;
+        // Checked: the dimensions come from the file, and their product can overflow.
+        let elems = info
+            .shape
+            .dims()
+            .iter()
+            .try_fold(1usize, |n, &d| n.checked_mul(d));
+        let block = info.ggml_dtype.block_size().max(1);
+        let bytes = elems.and_then(|n| {
+            u64::try_from(n / block)
+                .ok()?
+                .checked_mul(info.ggml_dtype.type_size() as u64)
+        });
+        let (Some(elems), Some(bytes)) = (elems, bytes) else {
+            return Err(fmt(format!(
+                "tensor {name} has more elements than can be addressed"
+            )));
+        };
         let end = content
             .tensor_data_offset
             .saturating_add(info.offset)
             .saturating_add(bytes);
-        if elems % block.max(1) != 0 || end > file_len {
+        if elems % block != 0 || end > file_len {
             return Err(fmt(format!(
                 "tensor {name} extends past the end of the file (truncated?)"
             )));
@@ -150,14 +279,13 @@ pub(super) fn load(path: &Path, device: &Device, requantize: Requantize) -> Resu
     }
     let ctx_len = md_u64(md, "llama.context_length").unwrap_or(MAX_SEQ_LEN as u64) as usize;
     let context = ctx_len.min(MAX_SEQ_LEN);
-    let tokenizer_json = path.with_file_name("tokenizer.json");
-    let tokenizer = if tokenizer_json.is_file() {
+    let tokenizer = if let Some(tokenizer_json) = tokenizer_json {
         let bos = md_u64(md, "tokenizer.ggml.bos_token_id").map(|v| v as u32);
         let eos: Vec<u32> = md_u64(md, "tokenizer.ggml.eos_token_id")
             .map(|v| v as u32)
             .into_iter()
             .collect();
-        TextTokenizer::from_file(&tokenizer_json, bos, &eos, false)?
+        TextTokenizer::from_file(tokenizer_json, bos, &eos, false)?
     } else {
         TextTokenizer::from_gguf_metadata(md)?
     };
@@ -175,6 +303,44 @@ pub(super) fn load(path: &Path, device: &Device, requantize: Requantize) -> Resu
         fallback,
         tokenizer.bos_text(),
         tokenizer.eos_text(),
+    )?;
+    Ok(Header {
+        content,
+        context,
+        tokenizer,
+        template,
+    })
+}
+
+/// Reads a GGUF file: checks the header, the architecture and every tensor's extent before loading.
+pub(super) fn load(path: &Path, device: &Device, requantize: Requantize) -> Result<Loaded> {
+    let fmt = |reason: String| LlmError::ModelFormat {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let file = File::open(path).map_err(|source| LlmError::ModelIo {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let file_len = file
+        .metadata()
+        .map_err(|source| LlmError::ModelIo {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    let mut reader = BufReader::new(file);
+    let tokenizer_json = path.with_file_name("tokenizer.json");
+    let Header {
+        content,
+        context,
+        tokenizer,
+        template,
+    } = read_header(
+        &mut reader,
+        file_len,
+        path,
+        tokenizer_json.is_file().then_some(tokenizer_json.as_path()),
     )?;
     reader
         .seek(SeekFrom::Start(0))

@@ -1,6 +1,6 @@
 //! The local candle backend: a model engine on its own thread, fed by a bounded request queue.
 
-mod gguf;
+pub(crate) mod gguf;
 mod safetensors;
 
 use std::path::{Path, PathBuf};

@@ -52,6 +52,99 @@ fn broken_gguf_files_give_typed_errors() {
     ));
 }
 
+/// A GGUF v3 file by hand: metadata `(key, value type, value bytes)` and tensor infos
+/// `(name, dims, ggml type, offset)`, without tensor data.
+fn gguf_bytes(kvs: &[(&str, u32, Vec<u8>)], tensors: &[(&str, &[u64], u32, u64)]) -> Vec<u8> {
+    let s = |x: &str| [&(x.len() as u64).to_le_bytes()[..], x.as_bytes()].concat();
+    let mut b = b"GGUF".to_vec();
+    b.extend(3u32.to_le_bytes());
+    b.extend((tensors.len() as u64).to_le_bytes());
+    b.extend((kvs.len() as u64).to_le_bytes());
+    for (k, ty, v) in kvs {
+        b.extend(s(k));
+        b.extend(ty.to_le_bytes());
+        b.extend(v);
+    }
+    for (name, dims, ty, off) in tensors {
+        b.extend(s(name));
+        b.extend((dims.len() as u32).to_le_bytes());
+        for d in *dims {
+            b.extend(d.to_le_bytes());
+        }
+        b.extend(ty.to_le_bytes());
+        b.extend(off.to_le_bytes());
+    }
+    b
+}
+
+/// Headers the `gguf` fuzz target found panicking in candle's reader or in the extent check.
+#[test]
+fn fuzzed_gguf_headers_give_typed_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let u32v = |v: u32| (4u32, v.to_le_bytes().to_vec());
+    let string = |v: &str| {
+        (
+            8u32,
+            [&(v.len() as u64).to_le_bytes()[..], v.as_bytes()].concat(),
+        )
+    };
+    let llama = |extra: Vec<(&'static str, (u32, Vec<u8>))>| {
+        let mut kv = vec![
+            ("general.architecture", string("llama")),
+            ("llama.attention.head_count", u32v(1)),
+            ("llama.attention.head_count_kv", u32v(1)),
+            ("llama.block_count", u32v(1)),
+            ("llama.embedding_length", u32v(4)),
+            ("llama.rope.dimension_count", u32v(4)),
+            (
+                "llama.attention.layer_norm_rms_epsilon",
+                (6, 1e-5f32.to_le_bytes().to_vec()),
+            ),
+        ];
+        kv.extend(extra);
+        kv.into_iter()
+            .map(|(k, (t, v))| (k, t, v))
+            .collect::<Vec<_>>()
+    };
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            // candle divides by the alignment: a zero panicked ("attempt to divide by zero").
+            "zero-alignment.gguf",
+            gguf_bytes(&llama(vec![("general.alignment", u32v(0))]), &[]),
+            "general.alignment is 0",
+        ),
+        (
+            // The element count of a tensor overflowed usize (a panic with overflow checks,
+            // a wrapped, too small extent without).
+            "huge-tensor.gguf",
+            gguf_bytes(
+                &llama(vec![]),
+                &[("token_embd.weight", &[1 << 32, 1 << 32, 2], 0, 0)],
+            ),
+            "more elements than can be addressed",
+        ),
+        (
+            "huge-bytes.gguf",
+            gguf_bytes(
+                &llama(vec![]),
+                &[("token_embd.weight", &[1 << 62, 2], 0, 0)],
+            ),
+            "more elements than can be addressed",
+        ),
+    ];
+    for (name, data, want) in cases {
+        let p = dir.path().join(name);
+        std::fs::write(&p, data).unwrap();
+        match load(&p) {
+            Err(LlmError::ModelFormat { path, reason }) => {
+                assert_eq!(path, p);
+                assert!(reason.contains(want), "{name}: {reason}");
+            }
+            other => panic!("{name}: expected ModelFormat, got {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn unsupported_architectures_are_named() {
     let dir = tempfile::tempdir().unwrap();
