@@ -7,7 +7,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{bin, clinrag, corpus, json};
+use common::{bin, clinrag, corpus, embeddings_server, json};
 use serde_json::Value;
 
 #[test]
@@ -144,78 +144,6 @@ fn killed_ingest_leaves_a_consistent_store() {
         &["ingest", "--json", src.to_str().unwrap()],
     ));
     assert_eq!(r["documents_ingested"], 0);
-}
-
-/// A local server speaking the OpenAI embeddings wire format (`POST /v1/embeddings`): each
-/// input becomes a deterministic 16-dimensional bag-of-words vector. Returns the base URL.
-fn embeddings_server() -> String {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}/v1", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for sock in listener.incoming() {
-            let Ok(sock) = sock else { continue };
-            std::thread::spawn(move || {
-                let mut r = BufReader::new(sock.try_clone().unwrap());
-                let mut w = sock;
-                loop {
-                    let mut len = 0usize;
-                    let mut line = String::new();
-                    let mut first = true;
-                    loop {
-                        line.clear();
-                        if r.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        if first {
-                            first = false;
-                            assert!(line.starts_with("POST "), "{line}");
-                        }
-                        let l = line.to_ascii_lowercase();
-                        if let Some(v) = l.strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap();
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                    }
-                    let mut body = vec![0u8; len];
-                    r.read_exact(&mut body).unwrap();
-                    let req: Value = serde_json::from_slice(&body).unwrap();
-                    let data: Vec<Value> = req["input"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .enumerate()
-                        .map(|(i, t)| {
-                            let mut v = vec![0.1f32; 16];
-                            for word in t.as_str().unwrap().split_whitespace() {
-                                let h = word.bytes().fold(7u64, |h, b| {
-                                    h.wrapping_mul(31).wrapping_add(u64::from(b))
-                                });
-                                v[(h % 16) as usize] += 1.0;
-                            }
-                            serde_json::json!({"object": "embedding", "index": i, "embedding": v})
-                        })
-                        .collect();
-                    let out = serde_json::json!({
-                        "object": "list", "model": req["model"], "data": data,
-                        "usage": {"prompt_tokens": 1, "total_tokens": 1}
-                    })
-                    .to_string();
-                    let head = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                        out.len()
-                    );
-                    if w.write_all(head.as_bytes()).is_err() || w.write_all(out.as_bytes()).is_err()
-                    {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    base
 }
 
 /// As above with `ingest --embed`: the vector index (the build's default kind, written in the

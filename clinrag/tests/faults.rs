@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, clinrag, corpus_range, json};
+use common::{assert_consistent, bin, clinrag, copy_dir, corpus_range, embeddings_server, json};
 use serde_json::Value;
 
 /// splitmix64: a small seeded generator, so that a failing iteration can be replayed.
@@ -95,20 +95,6 @@ fn json_error(o: &Output, ctx: &str) -> String {
     );
     assert_eq!(o.status.code(), Some(2), "{ctx}: {err}");
     json(o)["error"].as_str().unwrap().to_owned()
-}
-
-/// Asserts `clinrag check` is clean with `n` documents on both sides and no duplicate chunk.
-fn assert_consistent(home: &Path, n: usize, ctx: &str) {
-    let c = json(&clinrag(home, &["check", "--json"]));
-    assert_eq!(c["consistent"], true, "{ctx}: {c}");
-    assert_eq!(c["report"]["catalog_documents"], n, "{ctx}: {c}");
-    assert_eq!(c["report"]["index_documents"], n, "{ctx}: {c}");
-    let s = json(&clinrag(home, &["stats", "--json"]));
-    assert_eq!(s["catalog"]["documents"], n, "{ctx}: {s}");
-    assert_eq!(
-        s["catalog"]["chunks"], s["keyword_index"]["chunks"],
-        "{ctx}: a duplicate or missing chunk in the keyword index: {s}"
-    );
 }
 
 fn ingest(home: &Path, src: &Path) -> Output {
@@ -343,73 +329,6 @@ fn read_only_home_refuses_writes_clearly_and_serves_reads() {
     assert_consistent(&home, 6_399, "after the killed ingest");
 }
 
-/// A local server speaking the OpenAI embeddings wire format (`POST /v1/embeddings`): each
-/// input becomes a deterministic 16-dimensional bag-of-words vector. Returns the base URL.
-fn embeddings_server() -> String {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}/v1", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for sock in listener.incoming() {
-            let Ok(sock) = sock else { continue };
-            std::thread::spawn(move || {
-                let mut r = BufReader::new(sock.try_clone().unwrap());
-                let mut w = sock;
-                loop {
-                    let mut len = 0usize;
-                    let mut line = String::new();
-                    loop {
-                        line.clear();
-                        if r.read_line(&mut line).unwrap_or(0) == 0 {
-                            return;
-                        }
-                        let l = line.to_ascii_lowercase();
-                        if let Some(v) = l.strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap();
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                    }
-                    let mut body = vec![0u8; len];
-                    r.read_exact(&mut body).unwrap();
-                    let req: Value = serde_json::from_slice(&body).unwrap();
-                    let data: Vec<Value> = req["input"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .enumerate()
-                        .map(|(i, t)| {
-                            let mut v = vec![0.1f32; 16];
-                            for word in t.as_str().unwrap().split_whitespace() {
-                                let h = word.bytes().fold(7u64, |h, b| {
-                                    h.wrapping_mul(31).wrapping_add(u64::from(b))
-                                });
-                                v[(h % 16) as usize] += 1.0;
-                            }
-                            serde_json::json!({"object": "embedding", "index": i, "embedding": v})
-                        })
-                        .collect();
-                    let out = serde_json::json!({
-                        "object": "list", "model": req["model"], "data": data,
-                        "usage": {"prompt_tokens": 1, "total_tokens": 1}
-                    })
-                    .to_string();
-                    let head = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
-                        out.len()
-                    );
-                    if w.write_all(head.as_bytes()).is_err() || w.write_all(out.as_bytes()).is_err()
-                    {
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    base
-}
-
 /// `clinrag` with the embeddings endpoint `base` and model `model` configured (none: `None`).
 fn clinrag_embed(home: &Path, embed: Option<(&str, &str)>, args: &[&str]) -> Output {
     let mut c = Command::new(bin());
@@ -621,19 +540,6 @@ fn check_finds_and_repairs_vector_index_faults() {
         "{c}"
     );
     assert_eq!(std::fs::read(&flat_path).unwrap(), before);
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 /// `check` over the concept graph: a corrupt snapshot and one older than the vocabularies are

@@ -5,42 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn clinrag(home: &Path, args: &[&str]) -> Output {
-    Command::new(PathBuf::from(env!("CARGO_BIN_EXE_clinrag")))
-        .env("CLINRAG_HOME", home)
-        .env_remove("CLINRAG_DATABASE_URL")
-        .args(args)
-        .output()
-        .unwrap()
-}
+mod common;
 
-fn json(o: &Output) -> Value {
-    let s = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(
-        s.lines().count(),
-        1,
-        "--json prints exactly one line: {s}\nstderr: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    serde_json::from_str(&s).unwrap()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
+use common::{clinrag, copy_dir, json};
 
 /// A home with the fixture vocabularies and three small documents ingested with linking.
 fn home(t: &Path) -> PathBuf {

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, clinrag, corpus_range, json};
+use common::{assert_consistent, bin, clinrag, copy_dir, corpus_range, json};
 use serde_json::Value;
 
 /// splitmix64: a small seeded generator, so that a failing iteration can be replayed.
@@ -58,39 +58,12 @@ fn hits(home: &Path, query: &str) -> Vec<(String, String, u64, u64)> {
         .collect()
 }
 
-/// Asserts `clinrag check` is clean with `n` documents on both sides and no duplicate chunk.
-fn assert_consistent(home: &Path, n: usize, ctx: &str) {
-    let c = json(&clinrag(home, &["check", "--json"]));
-    assert_eq!(c["consistent"], true, "{ctx}: {c}");
-    assert_eq!(c["report"]["catalog_documents"], n, "{ctx}: {c}");
-    assert_eq!(c["report"]["index_documents"], n, "{ctx}: {c}");
-    let s = json(&clinrag(home, &["stats", "--json"]));
-    assert_eq!(s["catalog"]["documents"], n, "{ctx}: {s}");
-    assert_eq!(
-        s["catalog"]["chunks"], s["keyword_index"]["chunks"],
-        "{ctx}: a duplicate or missing chunk in the keyword index: {s}"
-    );
-}
-
 fn restore(home: &Path, backup: &Path, force: bool) -> std::process::Output {
     let mut args = vec!["restore", "--json", backup.to_str().unwrap()];
     if force {
         args.push("--force");
     }
     clinrag(home, &args)
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let dst = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            std::fs::create_dir_all(&dst).unwrap();
-            copy_dir(&e.path(), &dst);
-        } else {
-            std::fs::copy(e.path(), dst).unwrap();
-        }
-    }
 }
 
 #[test]

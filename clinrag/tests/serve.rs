@@ -13,32 +13,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_clinrag"))
-}
+mod common;
 
-fn clinrag(home: &Path, args: &[&str]) -> std::process::Output {
-    Command::new(bin())
-        .env("CLINRAG_HOME", home)
-        .env_remove("CLINRAG_DATABASE_URL")
-        .env_remove("CLINRAG_LLM_URL")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
-}
+use common::{bin, clinrag, copy_dir};
 
 const GUIDELINE: &str = "# Community-acquired pneumonia\n\n## Treatment\n\nFor community-acquired pneumonia in adults without comorbidities, give amoxicillin 1 g three times daily for five days. Reassess clinical response at 48 to 72 hours.\n\n## Prevention\n\nPneumococcal vaccination is recommended for adults aged 65 years and older.\n";
 
