@@ -12,9 +12,12 @@ use std::sync::Arc;
 use clinrag_agents::{
     Answer, AskRequest, Asker, AskerConfig, Citation, Rejection, ScriptedModel, Style, Verifier,
 };
-use clinrag_ingest::{IngestConfig, Ingestor, NoProgress};
 use clinrag_llm_runtime::ChatModel;
-use clinrag_retrieval::{Catalog, HybridSearcher, KeywordIndex, char_slice};
+use clinrag_retrieval::{Catalog, HybridSearcher, char_slice};
+
+mod common;
+
+use common::ingested;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -23,21 +26,13 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 async fn home() -> (tempfile::TempDir, Arc<HybridSearcher>, Catalog) {
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = Catalog::open(&Catalog::sqlite_url(dir.path()))
-        .await
-        .unwrap();
-    let index = KeywordIndex::open_or_create(&dir.path().join("index/keyword")).unwrap();
-    let ing = Ingestor::new(catalog.clone(), index.clone(), IngestConfig::default());
     let paths = vec![
         fixture("clinical.jsonl"),
         fixture("hostile.jsonl"),
         fixture("hostile-guideline.md"),
     ];
-    let report = ing.ingest(&paths, &NoProgress).await.unwrap();
-    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let (dir, catalog, index, report) = ingested(&paths).await;
     assert_eq!(report.documents_ingested, 12);
-    index.reload().unwrap();
     (dir, Arc::new(HybridSearcher::new(index)), catalog)
 }
 

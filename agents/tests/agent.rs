@@ -4,27 +4,21 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clinrag_agents::tools::{GetPassage, SearchLiterature};
 use clinrag_agents::{
     AgentEvent, AgentLoop, Asker, AskerConfig, Budget, ScriptedModel, StopReason, Toolbox,
 };
-use clinrag_ingest::{IngestConfig, Ingestor, NoProgress};
 use clinrag_llm_runtime::{CancelToken, ChatModel};
-use clinrag_retrieval::{Catalog, HybridSearcher, KeywordIndex};
+use clinrag_retrieval::HybridSearcher;
+
+mod common;
+
+use common::{fixture, ingested};
 
 async fn toolbox() -> (tempfile::TempDir, Toolbox) {
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = Catalog::open(&Catalog::sqlite_url(dir.path()))
-        .await
-        .unwrap();
-    let index = KeywordIndex::open_or_create(&dir.path().join("index/keyword")).unwrap();
-    let ing = Ingestor::new(catalog.clone(), index.clone(), IngestConfig::default());
-    let f: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/corpus.jsonl");
-    ing.ingest(&[f], &NoProgress).await.unwrap();
-    index.reload().unwrap();
+    let (dir, catalog, index, _) = ingested(&[fixture("corpus.jsonl")]).await;
     let asker = Arc::new(
         Asker::new(Arc::new(HybridSearcher::new(index)), AskerConfig::default())
             .with_catalog(Some(catalog.clone())),

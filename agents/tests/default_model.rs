@@ -9,13 +9,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use clinrag_agents::{AskRequest, Asker, AskerConfig, Style};
-use clinrag_ingest::{IngestConfig, Ingestor, NoProgress};
 use clinrag_llm_runtime::{ChatModel, LocalConfig, LocalModel};
-use clinrag_retrieval::{Catalog, HybridSearcher, KeywordIndex, char_slice};
+use clinrag_retrieval::{HybridSearcher, char_slice};
+
+mod common;
+
+use common::{fixture, ingested};
 
 #[tokio::test]
 async fn default_model_never_breaks_the_citations() {
@@ -29,20 +32,8 @@ async fn default_model_never_breaks_the_citations() {
     .await
     .unwrap()
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = Catalog::open(&Catalog::sqlite_url(dir.path()))
-        .await
-        .unwrap();
-    let index = KeywordIndex::open_or_create(&dir.path().join("index/keyword")).unwrap();
-    let ing = Ingestor::new(catalog.clone(), index.clone(), IngestConfig::default());
-    let fx: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    ing.ingest(
-        &[fx.join("corpus.jsonl"), fx.join("planted.jsonl")],
-        &NoProgress,
-    )
-    .await
-    .unwrap();
-    index.reload().unwrap();
+    let (_dir, catalog, index, _) =
+        ingested(&[fixture("corpus.jsonl"), fixture("planted.jsonl")]).await;
     let asker = Asker::new(Arc::new(HybridSearcher::new(index)), AskerConfig::default())
         .with_model(Some(Arc::new(model) as Arc<dyn ChatModel>))
         .with_catalog(Some(catalog.clone()));

@@ -8,10 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clinrag_agents::{Asker, AskerConfig, Diagnoser, Passage, Verifier};
-use clinrag_ingest::{IngestConfig, Ingestor, NoProgress};
 use clinrag_kg::{ConceptGraph, Linker, VocabPaths, build_graph};
 use clinrag_phenotype::{IndexConfig, RareIndex};
-use clinrag_retrieval::{Catalog, HybridSearcher, KeywordIndex};
+use clinrag_retrieval::HybridSearcher;
+
+mod common;
+
+use common::{fixture, ingested};
 
 fn kg_home() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../kg/tests/fixtures/home")
@@ -57,20 +60,8 @@ fn support_counts_concepts_and_rejects_flipped_negation() {
 #[tokio::test]
 async fn diagnosis_respects_negation_and_only_names_known_ids() {
     let (graph, linker) = linker();
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = Catalog::open(&Catalog::sqlite_url(dir.path()))
-        .await
-        .unwrap();
-    let index = KeywordIndex::open_or_create(&dir.path().join("index/keyword")).unwrap();
-    let ing = Ingestor::new(catalog.clone(), index.clone(), IngestConfig::default());
-    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-    ing.ingest(
-        &[fx.join("corpus.jsonl"), fx.join("cases.jsonl")],
-        &NoProgress,
-    )
-    .await
-    .unwrap();
-    index.reload().unwrap();
+    let (_dir, catalog, index, _) =
+        ingested(&[fixture("corpus.jsonl"), fixture("cases.jsonl")]).await;
     let hpo = kg_home().join("vocab/hpo");
     let rare = RareIndex::load(
         &hpo.join("hp.obo"),

@@ -5,35 +5,24 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use clinrag_agents::{
     AgentError, Answer, AskEvent, AskRequest, Asker, AskerConfig, ScriptedModel, Style,
     SummarizeRequest,
 };
-use clinrag_ingest::{IngestConfig, Ingestor, NoProgress};
 use clinrag_llm_runtime::ChatModel;
-use clinrag_retrieval::{Catalog, HybridSearcher, KeywordIndex, char_slice};
+use clinrag_retrieval::{Catalog, HybridSearcher, char_slice};
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
+mod common;
+
+use common::{fixture, ingested};
 
 /// A home with the given fixture files ingested; returns (tempdir, searcher, catalog).
 async fn home(files: &[&str]) -> (tempfile::TempDir, Arc<HybridSearcher>, Catalog) {
-    let dir = tempfile::tempdir().unwrap();
-    let catalog = Catalog::open(&Catalog::sqlite_url(dir.path()))
-        .await
-        .unwrap();
-    let index = KeywordIndex::open_or_create(&dir.path().join("index/keyword")).unwrap();
-    let ing = Ingestor::new(catalog.clone(), index.clone(), IngestConfig::default());
     let paths: Vec<PathBuf> = files.iter().map(|f| fixture(f)).collect();
-    let report = ing.ingest(&paths, &NoProgress).await.unwrap();
-    assert!(report.failures.is_empty(), "{:?}", report.failures);
-    index.reload().unwrap();
+    let (dir, catalog, index, _) = ingested(&paths).await;
     (dir, Arc::new(HybridSearcher::new(index)), catalog)
 }
 
