@@ -824,3 +824,59 @@ fn killed_restore_is_refused_until_restored_again() {
     );
     assert!(interrupted >= 1, "no kill landed inside a restore");
 }
+
+/// SIGKILL of `clinrag kg build` at seeded points: the snapshot is written to a temporary file
+/// and renamed, so the last complete snapshot stays loadable after every kill, and the next
+/// complete build removes the temporary files killed writers left behind.
+#[test]
+fn killed_kg_build_keeps_a_loadable_snapshot_and_no_leftovers() {
+    let seed = seed();
+    let mut rng = Rng(seed);
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../kg/tests/fixtures/home/vocab");
+    copy_dir(&fixture, &home.join("vocab"));
+    let window = time_ms(&home, &["kg", "build"]);
+    let graph_ok = |ctx: &str| {
+        let o = clinrag(&home, &["check", "--json"]);
+        assert!(!stderr(&o).contains("panicked"), "{ctx}: {}", stderr(&o));
+        let c = json(&o);
+        assert_eq!(c["graph"]["error"], Value::Null, "{ctx}: {c}");
+        assert!(c["graph"]["nodes"].as_u64().unwrap() > 0, "{ctx}: {c}");
+        assert_eq!(c["consistent"], true, "{ctx}: {c}");
+    };
+    graph_ok("after the first build");
+    let mut interrupted = 0;
+    for i in 0..6 {
+        let delay = rng.range(5, window);
+        let ctx = format!("seed {seed}, kg build {i}, kill after {delay} ms");
+        if kill_after(&home, &["kg", "build"], Duration::from_millis(delay)) {
+            interrupted += 1;
+        }
+        graph_ok(&ctx);
+    }
+    eprintln!("{interrupted} of 6 kg build kills landed inside a build (window {window} ms)");
+    // What a writer killed between writing and renaming leaves: a temporary file named after
+    // its (now gone) process; and one of a writer still running, which must be kept.
+    let mut gone = Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let dead = home.join(format!("kg/.graph.bin.tmp{}", gone.id()));
+    std::fs::write(&dead, b"half a snapshot").unwrap();
+    let live = home.join(format!("kg/.graph.bin.tmp{}", std::process::id()));
+    std::fs::write(&live, b"a snapshot being written").unwrap();
+    let o = clinrag(&home, &["kg", "build"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let leftovers: Vec<String> = std::fs::read_dir(home.join("kg"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains(".tmp"))
+        .collect();
+    let live_name = live.file_name().unwrap().to_string_lossy().into_owned();
+    assert_eq!(
+        leftovers,
+        vec![live_name],
+        "only the live writer's file stays"
+    );
+    std::fs::remove_file(&live).unwrap();
+    graph_ok("after a complete build");
+}

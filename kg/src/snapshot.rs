@@ -121,6 +121,7 @@ pub fn save(g: &ConceptGraph, path: &Path) -> Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "graph.bin".into());
     tmp.set_file_name(format!(".{name}.tmp{}", std::process::id()));
+    remove_stale_temporaries(path, &name);
     {
         let mut f = std::fs::File::create(&tmp).map_err(|e| write_err(&tmp, e))?;
         f.write_all(&bytes).map_err(|e| write_err(&tmp, e))?;
@@ -130,6 +131,35 @@ pub fn save(g: &ConceptGraph, path: &Path) -> Result<()> {
         let _ = std::fs::remove_file(&tmp);
         write_err(path, e)
     })
+}
+
+/// Removes temporary snapshot files (`.NAME.tmpPID`) left beside `path` by writers that were
+/// killed before their rename: each can be as large as the snapshot. Only files whose writing
+/// process no longer exists are removed (Linux: `/proc/PID`); elsewhere nothing is removed.
+fn remove_stale_temporaries(path: &Path, name: &str) {
+    if !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Some(dir) = path.parent() else { return };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let prefix = format!(".{name}.tmp");
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(pid) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
+            continue;
+        };
+        if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
+            tracing::info!(file = %e.path().display(), "removing a temporary snapshot left by a killed writer");
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// A key that changes whenever the snapshot's content does (its payload length and CRC-32,
