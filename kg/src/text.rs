@@ -72,6 +72,26 @@ pub struct Token {
     pub respelt: Respelt,
 }
 
+/// The end (exclusive) of the word starting at `chars[start]` (a letter or digit): letters and
+/// digits, with invisible characters and combining marks between them; it ends after its last
+/// letter, digit or combining mark.
+fn word_end(chars: &[char], start: usize) -> usize {
+    let mut end = start + 1;
+    let mut j = start + 1;
+    while j < chars.len() {
+        let d = chars[j];
+        if d.is_alphanumeric() || is_combining_mark(d) {
+            j += 1;
+            end = j;
+        } else if is_invisible(d) {
+            j += 1;
+        } else {
+            break;
+        }
+    }
+    end
+}
+
 /// Characters that are invisible and are dropped inside a word: zero-width space, non-joiner,
 /// joiner, word joiner, invisible separators, soft hyphen, byte-order mark.
 pub fn is_invisible(c: char) -> bool {
@@ -266,22 +286,8 @@ pub fn tokenize(text: &str) -> Vec<Token> {
     while i < chars.len() {
         let c = chars[i];
         if c.is_alphanumeric() {
-            // The word: letters and digits, with invisible characters and combining marks
-            // between them; it ends after its last letter, digit or combining mark.
             let start = i;
-            let mut end = i + 1;
-            let mut j = i + 1;
-            while j < chars.len() {
-                let d = chars[j];
-                if d.is_alphanumeric() || is_combining_mark(d) {
-                    j += 1;
-                    end = j;
-                } else if is_invisible(d) {
-                    j += 1;
-                } else {
-                    break;
-                }
-            }
+            let end = word_end(&chars, i);
             let word = &chars[start..end];
             let mut upper = true;
             let mut letters = false;
@@ -397,19 +403,7 @@ pub fn fold_text(text: &str) -> String {
         let c = chars[i];
         if c.is_alphanumeric() {
             let start = i;
-            let mut end = i + 1;
-            let mut j = i + 1;
-            while j < chars.len() {
-                let d = chars[j];
-                if d.is_alphanumeric() || is_combining_mark(d) {
-                    j += 1;
-                    end = j;
-                } else if is_invisible(d) {
-                    j += 1;
-                } else {
-                    break;
-                }
-            }
+            let end = word_end(&chars, i);
             fold_word(&chars[start..end], &mut out);
             i = end;
             continue;
