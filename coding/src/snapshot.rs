@@ -110,6 +110,12 @@ pub(crate) fn write(path: &Path, key: u64, index: &IndexRef<'_>) -> Result<(), S
         std::fs::create_dir_all(dir)?;
     }
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    if let (Some(dir), Some(stem)) = (path.parent(), path.file_stem()) {
+        clinrag_kg::snapshot::remove_stale_temporaries(
+            dir,
+            &format!("{}.tmp", stem.to_string_lossy()),
+        );
+    }
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(&bytes)?;

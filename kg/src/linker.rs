@@ -906,6 +906,12 @@ impl Linker {
             std::fs::create_dir_all(dir).map_err(|e| werr(dir, e))?;
         }
         let tmp = cache.with_extension(format!("tmp{}", std::process::id()));
+        if let (Some(dir), Some(stem)) = (cache.parent(), cache.file_stem()) {
+            crate::snapshot::remove_stale_temporaries(
+                dir,
+                &format!("{}.tmp", stem.to_string_lossy()),
+            );
+        }
         std::fs::write(&tmp, &out).map_err(|e| werr(&tmp, e))?;
         std::fs::rename(&tmp, cache).map_err(|e| {
             let _ = std::fs::remove_file(&tmp);

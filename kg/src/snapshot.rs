@@ -121,7 +121,9 @@ pub fn save(g: &ConceptGraph, path: &Path) -> Result<()> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "graph.bin".into());
     tmp.set_file_name(format!(".{name}.tmp{}", std::process::id()));
-    remove_stale_temporaries(path, &name);
+    if let Some(dir) = tmp.parent() {
+        remove_stale_temporaries(dir, &format!(".{name}.tmp"));
+    }
     {
         let mut f = std::fs::File::create(&tmp).map_err(|e| write_err(&tmp, e))?;
         f.write_all(&bytes).map_err(|e| write_err(&tmp, e))?;
@@ -133,14 +135,14 @@ pub fn save(g: &ConceptGraph, path: &Path) -> Result<()> {
     })
 }
 
-/// Removes temporary snapshot files (`.NAME.tmpPID`) left beside `path` by writers that were
-/// killed before their rename: each can be as large as the snapshot. Only files whose writing
-/// process no longer exists are removed (Linux: `/proc/PID`); elsewhere nothing is removed.
-fn remove_stale_temporaries(path: &Path, name: &str) {
+/// Removes the files named `PREFIX<pid>` in `dir` that writers killed before their rename left
+/// behind (each can be as large as the file it was to replace). Only files whose writing process
+/// no longer exists are removed (Linux: `/proc/PID`); elsewhere nothing is removed. Used by every
+/// writer of the temporary-file-then-rename kind (graph snapshot, linker cache, coding snapshot).
+pub fn remove_stale_temporaries(dir: &Path, prefix: &str) {
     if !Path::new("/proc/self").exists() {
         return;
     }
-    let Some(dir) = path.parent() else { return };
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
     } else {
@@ -149,14 +151,13 @@ fn remove_stale_temporaries(path: &Path, name: &str) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
-    let prefix = format!(".{name}.tmp");
     for e in entries.flatten() {
         let file = e.file_name();
-        let Some(pid) = file.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
+        let Some(pid) = file.to_str().and_then(|f| f.strip_prefix(prefix)) else {
             continue;
         };
         if pid.parse::<u32>().is_ok() && !Path::new("/proc").join(pid).exists() {
-            tracing::info!(file = %e.path().display(), "removing a temporary snapshot left by a killed writer");
+            tracing::info!(file = %e.path().display(), "removing a temporary file left by a killed writer");
             let _ = std::fs::remove_file(e.path());
         }
     }
@@ -197,6 +198,24 @@ pub fn load(path: &Path) -> Result<ConceptGraph> {
 mod tests {
     use super::*;
     use crate::graph::{Detail, EdgeKind, NodeKind, Vocab};
+
+    #[test]
+    fn temporaries_of_dead_writers_are_removed_and_others_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        gone.wait().unwrap();
+        let dead = dir.path().join(format!("linker.tmp{}", gone.id()));
+        let live = dir.path().join(format!("linker.tmp{}", std::process::id()));
+        let other = dir.path().join(format!("graph.tmp{}", gone.id()));
+        let not_a_pid = dir.path().join("linker.tmpold");
+        for p in [&dead, &live, &other, &not_a_pid] {
+            std::fs::write(p, b"x").unwrap();
+        }
+        remove_stale_temporaries(dir.path(), "linker.tmp");
+        assert!(!dead.exists(), "a dead writer's file is removed");
+        assert!(live.exists(), "a live writer's file is kept");
+        assert!(other.exists() && not_a_pid.exists(), "other names are kept");
+    }
 
     fn graph() -> ConceptGraph {
         let mut g = ConceptGraph::new();
