@@ -195,17 +195,23 @@ impl AgentLoop {
                 names.join(", ")
             )));
             let t0 = Instant::now();
-            let i = match self
+            let chosen = match self
                 .model
                 .choose(pick, names.clone(), SamplingParams::greedy(16))
                 .await
             {
-                Ok(i) => i,
+                Ok(i) => names
+                    .get(i)
+                    .cloned()
+                    .ok_or_else(|| format!("unknown tool (option {i} of {})", names.len())),
                 Err(e) if e.is_retryable() || matches!(e, LlmError::Cancelled) => {
                     return Err(e.into());
                 }
-                Err(e) => {
-                    let error = format!("no tool chosen: {e}");
+                Err(e) => Err(format!("no tool chosen: {e}")),
+            };
+            let tool = match chosen {
+                Ok(tool) => tool,
+                Err(error) => {
                     self.fail(
                         &mut out,
                         &mut messages,
@@ -220,22 +226,6 @@ impl AgentLoop {
                     .await;
                     continue;
                 }
-            };
-            let Some(tool) = names.get(i).cloned() else {
-                let error = format!("unknown tool (option {i} of {})", names.len());
-                self.fail(
-                    &mut out,
-                    &mut messages,
-                    &events,
-                    step,
-                    "?",
-                    &error,
-                    "unknown_tool",
-                    0,
-                    t0,
-                )
-                .await;
-                continue;
             };
             let schema = if tool == FINISH {
                 serde_json::json!({"type": "object", "properties": {"answer": {"type": "string", "maxLength": 800}}})
