@@ -118,8 +118,8 @@ pub fn looks_like_injection(text: &str) -> bool {
         || ROLE_OPENERS.iter().any(|m| norm.starts_with(m))
 }
 
-/// Whether `text` carries a literature identifier of its own ("[1] PMID: 12345678",
-/// "doi:10.1000/xyz"): a reference-list line, or a sentence citing a source that the catalog
+/// Whether `text` carries a literature identifier of its own (`[1] PMID: 12345678`,
+/// `doi:10.1000/xyz`): a reference-list line, or a sentence citing a source that the catalog
 /// may not hold. Such sentences are never answer sentences: an answer cites only stored spans,
 /// and an identifier inside its text would read as a citation nobody verified.
 pub fn looks_like_reference(text: &str) -> bool {

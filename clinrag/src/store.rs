@@ -125,6 +125,12 @@ pub fn embedder(g: &Global) -> anyhow::Result<Option<Arc<dyn Embedder>>> {
     )?)))
 }
 
+/// Whether [`embedder`] would find an embedder: an endpoint in the environment or the local
+/// model's folder (without loading it).
+pub fn embedder_installed(g: &Global) -> bool {
+    std::env::var_os("CLINRAG_EMBED_BASE_URL").is_some() || g.path(EMBED_MODEL_DIR).is_dir()
+}
+
 /// The URL of the Qdrant server from the environment (`CLINRAG_QDRANT_URL`), if set.
 pub fn qdrant_url_from_env() -> Option<String> {
     std::env::var("CLINRAG_QDRANT_URL")
@@ -207,11 +213,29 @@ impl clinrag_ingest::DerivedIndex for VectorSync {
             let mut idx = vector_index(&self.g, self.embedder.as_ref(), self.qdrant_url.as_deref())
                 .map_err(|e| format!("{e:#}"))?;
             let kind = idx.meta().kind.clone();
-            let r = sync_from_catalog(catalog, self.embedder.clone(), &mut *idx, 256, &|n| {
-                tracing::debug!("embedded {n} documents");
+            // Embedding is the slow part of a large ingest: show it (stderr, terminals only).
+            let bar = if self.g.json {
+                indicatif::ProgressBar::hidden()
+            } else {
+                indicatif::ProgressBar::with_draw_target(
+                    None,
+                    indicatif::ProgressDrawTarget::stderr(),
+                )
+            };
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "embedding {bar:30} {pos}/{len} documents [{elapsed} < {eta}]",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let r = sync_from_catalog(catalog, self.embedder.clone(), &mut *idx, 256, &|n, of| {
+                bar.set_length(of);
+                bar.set_position(n);
+                tracing::debug!("embedded {n} of {of} documents");
             })
             .await
             .map_err(|e| e.to_string())?;
+            bar.finish_and_clear();
             Ok(format!(
                 "vectors ({kind}): {} documents ({} chunks) embedded, {} removed in {:.1} s",
                 r.embedded_documents, r.embedded_chunks, r.removed_documents, r.seconds,
@@ -221,8 +245,8 @@ impl clinrag_ingest::DerivedIndex for VectorSync {
 }
 
 /// Opens both and builds an ingestor. The vector index is kept in line with the catalog when it
-/// exists; `embed` creates it (embedding is opt-in: on this CPU it costs minutes per thousand
-/// documents, see BENCHMARKS.md).
+/// exists; `embed` creates it when an embedder is installed (`clinrag ingest` does by default;
+/// maintenance commands do not).
 pub async fn ingestor(g: &Global, cfg: IngestConfig, embed: bool) -> anyhow::Result<Ingestor> {
     ingestor_at(g, cfg, embed, qdrant_url_from_env().as_deref()).await
 }

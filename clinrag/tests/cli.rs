@@ -210,3 +210,74 @@ fn killed_ingest_with_vectors_leaves_a_consistent_store() {
     let hits = hits["hits"].as_array().unwrap();
     assert_eq!(hits.len(), 5, "{hits:?}");
 }
+
+/// Hybrid search is what a plain `ingest` then `search` gives when an embedder is installed;
+/// `--no-embed` keeps a home keyword-only, and `--embed` without an embedder is a clear error.
+#[test]
+fn ingest_embeds_by_default_so_search_is_hybrid() {
+    let t = tempfile::tempdir().unwrap();
+    let src = corpus(t.path(), 40);
+    let base = embeddings_server();
+    let run = |home: &std::path::Path, embed: bool, args: &[&str]| {
+        let mut c = Command::new(bin());
+        c.env("CLINRAG_HOME", home)
+            .env_remove("CLINRAG_DATABASE_URL")
+            .env_remove("CLINRAG_QDRANT_URL")
+            .env_remove("CLINRAG_EMBED_BASE_URL")
+            .env_remove("CLINRAG_EMBED_MODEL");
+        if embed {
+            c.env("CLINRAG_EMBED_BASE_URL", &base)
+                .env("CLINRAG_EMBED_MODEL", "hash-16");
+        }
+        c.args(args).output().unwrap()
+    };
+    let search = ["search", "--json", "--k", "3", "fever cough lobe 3"];
+
+    let plain = t.path().join("plain");
+    let o = run(
+        &plain,
+        true,
+        &["ingest", "--json", "--no-link", src.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = json(&run(&plain, true, &search));
+    assert_eq!(r["mode"], "hybrid", "{r}");
+    assert_eq!(r["hits"].as_array().unwrap().len(), 3);
+
+    let keyword_only = t.path().join("keyword-only");
+    let o = run(
+        &keyword_only,
+        true,
+        &[
+            "ingest",
+            "--json",
+            "--no-link",
+            "--no-embed",
+            src.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!keyword_only.join("index/vectors").exists());
+    let r = json(&run(&keyword_only, true, &search));
+    assert_eq!(r["mode"], "bm25", "{r}");
+
+    // No embedder at all: a plain ingest says so and goes on; --embed refuses before storing.
+    let none = t.path().join("none");
+    let o = run(
+        &none,
+        false,
+        &["ingest", "--no-link", src.to_str().unwrap()],
+    );
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("keyword search only"));
+    let strict = t.path().join("strict");
+    let o = run(
+        &strict,
+        false,
+        &["ingest", "--embed", src.to_str().unwrap()],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no embedding model"), "{err}");
+    assert!(!strict.join("catalog.db").exists(), "nothing stored");
+}

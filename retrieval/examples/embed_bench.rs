@@ -3,6 +3,10 @@
 //! `retrieval/tests/fixtures/st_bench.py` on the same records.
 //!
 //! `cargo run --release -p clinrag-retrieval --example embed_bench -- MODEL_DIR CORPUS.jsonl N [BATCH [BATCH_TOKENS]]`
+//!
+//! With `CANDLE_BERT=1` it times candle's general `BertModel` instead (the embedder before the
+//! packed encoder: inputs sorted by length, batches of BATCH padded to their longest), on the
+//! same texts, for a before/after figure in one run.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::BufRead;
@@ -29,6 +33,10 @@ fn main() {
             }
         })
         .collect();
+    if std::env::var_os("CANDLE_BERT").is_some() {
+        candle_reference(model, &texts, batch);
+        return;
+    }
     let e = BertEmbedder::load(
         std::path::Path::new(model),
         BertOptions {
@@ -59,8 +67,69 @@ fn main() {
             "chunks_per_s": texts.len() as f64 / s,
             "tokens": tokens,
             "tokens_per_s": tokens as f64 / s,
-            "padding_tokens": st.padding - before.padding,
+            "batches": st.batches - before.batches,
             "truncated": st.truncated - before.truncated,
+        })
+    );
+}
+
+/// candle's `BertModel` on padded batches of `batch` length-sorted texts, mean-pooled.
+fn candle_reference(model: &str, texts: &[String], batch: usize) {
+    use candle_core::{DType, Device, Tensor};
+    use candle_transformers::models::bert::{BertModel, Config};
+    let dir = std::path::Path::new(model);
+    let cfg: Config =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let vb = candle_nn::VarBuilder::from_buffered_safetensors(
+        std::fs::read(dir.join("model.safetensors")).unwrap(),
+        DType::F32,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let m = BertModel::load(vb, &cfg).unwrap();
+    let mut tok = tokenizers::Tokenizer::from_file(dir.join("tokenizer.json")).unwrap();
+    // The file's own settings pad and cut at 128: padding is per batch here, the cut at 256.
+    tok.with_truncation(None).unwrap();
+    tok.with_padding(None);
+    let mut ids: Vec<Vec<u32>> = texts
+        .iter()
+        .map(|t| {
+            let mut v = tok.encode(t.as_str(), true).unwrap().get_ids().to_vec();
+            if v.len() > 256 {
+                let last = v[v.len() - 1];
+                v.truncate(255);
+                v.push(last);
+            }
+            v
+        })
+        .collect();
+    ids.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    let tokens: usize = ids.iter().map(Vec::len).sum();
+    let t = Instant::now();
+    for b in ids.chunks(batch) {
+        let len = b[0].len();
+        let flat: Vec<u32> = b
+            .iter()
+            .flat_map(|v| v.iter().copied().chain(std::iter::repeat(0)).take(len))
+            .collect();
+        let mask: Vec<u32> = b
+            .iter()
+            .flat_map(|v| (0..len).map(move |i| u32::from(i < v.len())))
+            .collect();
+        let x = Tensor::from_vec(flat, (b.len(), len), &Device::Cpu).unwrap();
+        let mk = Tensor::from_vec(mask, (b.len(), len), &Device::Cpu).unwrap();
+        let h = m.forward(&x, &x.zeros_like().unwrap(), Some(&mk)).unwrap();
+        clinrag_retrieval::embed::mean_pool(&h, &mk).unwrap();
+    }
+    let s = t.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        serde_json::json!({
+            "runtime": "candle BertModel (padded batches)",
+            "threads": candle_core::utils::get_num_threads(),
+            "chunks": texts.len(), "batch": batch, "seconds": s,
+            "chunks_per_s": texts.len() as f64 / s, "tokens": tokens,
+            "tokens_per_s": tokens as f64 / s,
         })
     );
 }

@@ -1,21 +1,23 @@
 //! Sentence embedders: the [`Embedder`] trait and a candle BERT implementation
 //! ([`BertEmbedder`], all-MiniLM-L6-v2 by default) that runs on a dedicated thread.
 //!
-//! The BERT embedder tokenizes, sorts the inputs by token length, pads each batch only to its
-//! longest input, runs the encoder, mean-pools the token vectors under the attention mask and
-//! L2-normalises the result: the same vectors as sentence-transformers' `encode` with
-//! `normalize_embeddings=True`. Inputs longer than the model's maximum are truncated (the
-//! first tokens are kept) and counted.
+//! The BERT embedder tokenizes, groups the inputs into batches under a token budget, runs the
+//! packed CPU encoder of [`crate::bert_cpu`] (no padding: each input attends to its own tokens),
+//! mean-pools each input's token vectors and L2-normalises the result: the same vectors as
+//! sentence-transformers' `encode` with `normalize_embeddings=True`. Inputs longer than the
+//! model's maximum are truncated (the first tokens are kept) and counted.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 
-use candle_core::{DType, Device, Tensor};
-use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config};
+#[cfg(test)]
+use candle_core::Device;
+use candle_core::{DType, Tensor};
 use tokenizers::Tokenizer;
+
+use crate::bert_cpu::{BertConfig, Encoder};
 
 /// Errors of an embedder.
 #[derive(Debug, thiserror::Error)]
@@ -72,10 +74,10 @@ pub trait Embedder: Send + Sync {
 pub struct EmbedStats {
     /// Texts embedded.
     pub texts: u64,
-    /// Tokens fed to the encoder (without padding).
+    /// Tokens fed to the encoder (inputs are packed: no padding is computed).
     pub tokens: u64,
-    /// Padding tokens computed on (the cost of batching unequal lengths).
-    pub padding: u64,
+    /// Forward passes (batches) run.
+    pub batches: u64,
     /// Texts cut at the model's maximum length.
     pub truncated: u64,
 }
@@ -85,9 +87,9 @@ pub struct EmbedStats {
 pub struct BertOptions {
     /// Most texts per forward pass.
     pub batch_size: usize,
-    /// Most tokens (padding included) per forward pass: batches of short texts grow up to
-    /// `batch_size`, batches of long texts shrink, so every pass does a similar amount of work.
-    /// 0: no token budget (fixed `batch_size`).
+    /// Most tokens per forward pass: batches of short texts grow up to `batch_size`, batches
+    /// of long texts shrink, so every pass does a similar amount of work (a text longer than
+    /// the budget goes alone). 0: no token budget (fixed `batch_size`).
     pub batch_tokens: usize,
     /// Maximum tokens per text (special tokens included); `None` reads
     /// `sentence_bert_config.json` (`max_seq_length`), else the model's position limit.
@@ -97,8 +99,8 @@ pub struct BertOptions {
 impl Default for BertOptions {
     fn default() -> Self {
         Self {
-            batch_size: 32,
-            batch_tokens: 0,
+            batch_size: 256,
+            batch_tokens: 4096,
             max_len: None,
         }
     }
@@ -110,11 +112,12 @@ type Job = (Vec<String>, mpsc::Sender<EmbedResult<Vec<Vec<f32>>>>);
 struct Counters {
     texts: AtomicU64,
     tokens: AtomicU64,
-    padding: AtomicU64,
+    batches: AtomicU64,
     truncated: AtomicU64,
 }
 
-/// A BERT sentence embedder (candle, CPU, f32) owned by one dedicated thread fed by a channel.
+/// A BERT sentence embedder (CPU, f32) owned by one dedicated thread fed by a channel; the
+/// thread's matrix products and row passes use rayon's pool.
 pub struct BertEmbedder {
     name: String,
     dim: usize,
@@ -133,7 +136,7 @@ impl std::fmt::Debug for BertEmbedder {
 }
 
 struct Worker {
-    model: BertModel,
+    model: Encoder,
     tokenizer: Tokenizer,
     max_len: usize,
     batch_size: usize,
@@ -170,7 +173,7 @@ impl BertEmbedder {
         let weights_path = need(dir, "model.safetensors")?;
         let config_text =
             std::fs::read_to_string(&config_path).map_err(|e| corrupt(&config_path, e))?;
-        let config: Config =
+        let config: BertConfig =
             serde_json::from_str(&config_text).map_err(|e| corrupt(&config_path, e))?;
         let mut tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| corrupt(&tok_path, e))?;
         let pad_id = tokenizer
@@ -198,9 +201,7 @@ impl BertEmbedder {
         .min(config.max_position_embeddings)
         .max(2);
         let bytes = std::fs::read(&weights_path).map_err(|e| corrupt(&weights_path, e))?;
-        let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu)
-            .map_err(|e| corrupt(&weights_path, e))?;
-        let model = BertModel::load(vb, &config).map_err(|e| corrupt(&weights_path, e))?;
+        let model = Encoder::load(&config, &bytes).map_err(|e| corrupt(&weights_path, e))?;
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -245,7 +246,7 @@ impl BertEmbedder {
         EmbedStats {
             texts: c.texts.load(Ordering::Relaxed),
             tokens: c.tokens.load(Ordering::Relaxed),
-            padding: c.padding.load(Ordering::Relaxed),
+            batches: c.batches.load(Ordering::Relaxed),
             truncated: c.truncated.load(Ordering::Relaxed),
         }
     }
@@ -297,6 +298,10 @@ impl Worker {
             .encode(text, true)
             .map_err(|e| EmbedError::Tokenize(e.to_string()))?;
         let mut ids = enc.get_ids().to_vec();
+        if ids.is_empty() {
+            // A tokenizer without special tokens gives nothing for an empty text: embed a pad.
+            ids.push(self.pad_id);
+        }
         let truncated = ids.len() > self.max_len;
         if truncated {
             let special_last = enc.get_special_tokens_mask().last() == Some(&1);
@@ -320,23 +325,31 @@ impl Worker {
             }
             toks.push(ids);
         }
-        // Longest first: batches of similar lengths waste little on padding.
+        // Longest first: the texts of a batch have similar lengths, so the attention of each
+        // batch is evenly spread over the threads.
         let mut order: Vec<usize> = (0..toks.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(toks[i].len()));
         let mut out: Vec<Vec<f32>> = vec![Vec::new(); toks.len()];
         let mut rest = order.as_slice();
         while !rest.is_empty() {
-            // The first text is the batch's longest: it sets the padded length.
-            let longest = toks[rest[0]].len().max(1);
-            let n = if self.batch_tokens == 0 {
-                self.batch_size
-            } else {
-                (self.batch_tokens / longest).clamp(1, self.batch_size)
+            let mut n = 0;
+            let mut tokens = 0;
+            while n < rest.len() && n < self.batch_size {
+                let len = toks[rest[n]].len();
+                if n > 0 && self.batch_tokens > 0 && tokens + len > self.batch_tokens {
+                    break;
+                }
+                tokens += len;
+                n += 1;
             }
-            .min(rest.len());
             let (batch, tail) = rest.split_at(n);
             rest = tail;
-            let vecs = self.forward(batch.iter().map(|&i| toks[i].as_slice()))?;
+            let seqs: Vec<&[u32]> = batch.iter().map(|&i| toks[i].as_slice()).collect();
+            let vecs = self.model.embed(&seqs).map_err(EmbedError::Forward)?;
+            self.counters
+                .tokens
+                .fetch_add(tokens as u64, Ordering::Relaxed);
+            self.counters.batches.fetch_add(1, Ordering::Relaxed);
             for (&i, v) in batch.iter().zip(vecs) {
                 out[i] = v;
             }
@@ -345,37 +358,6 @@ impl Worker {
             .texts
             .fetch_add(texts.len() as u64, Ordering::Relaxed);
         Ok(out)
-    }
-
-    /// One forward pass over a batch padded to its longest input; mean-pooled, unit vectors.
-    fn forward<'a>(
-        &self,
-        batch: impl Iterator<Item = &'a [u32]> + Clone,
-    ) -> EmbedResult<Vec<Vec<f32>>> {
-        let fe = |e: candle_core::Error| EmbedError::Forward(e.to_string());
-        let n = batch.clone().count();
-        let len = batch.clone().map(<[u32]>::len).max().unwrap_or(0).max(1);
-        let mut ids = Vec::with_capacity(n * len);
-        let mut mask = Vec::with_capacity(n * len);
-        let mut real = 0u64;
-        for t in batch {
-            real += t.len() as u64;
-            ids.extend_from_slice(t);
-            ids.extend(std::iter::repeat_n(self.pad_id, len - t.len()));
-            mask.extend(std::iter::repeat_n(1u32, t.len()));
-            mask.extend(std::iter::repeat_n(0u32, len - t.len()));
-        }
-        self.counters.tokens.fetch_add(real, Ordering::Relaxed);
-        self.counters
-            .padding
-            .fetch_add((n * len) as u64 - real, Ordering::Relaxed);
-        let dev = Device::Cpu;
-        let ids = Tensor::from_vec(ids, (n, len), &dev).map_err(fe)?;
-        let mask = Tensor::from_vec(mask, (n, len), &dev).map_err(fe)?;
-        let types = ids.zeros_like().map_err(fe)?;
-        let hidden = self.model.forward(&ids, &types, Some(&mask)).map_err(fe)?;
-        let pooled = mean_pool(&hidden, &mask).map_err(fe)?;
-        pooled.to_vec2::<f32>().map_err(fe)
     }
 }
 

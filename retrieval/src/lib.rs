@@ -3,6 +3,7 @@
 //!
 //! The catalog is the source of truth: every index here can be re-derived from it.
 
+mod bert_cpu;
 mod catalog;
 mod document;
 pub mod embed;

@@ -673,7 +673,7 @@ pub async fn sync_from_catalog(
     embedder: std::sync::Arc<dyn crate::embed::Embedder>,
     index: &mut dyn VectorIndex,
     batch_chunks: usize,
-    progress: &(dyn Fn(u64) + Send + Sync),
+    progress: &(dyn Fn(u64, u64) + Send + Sync),
 ) -> Result<SyncReport, SyncError> {
     let t0 = std::time::Instant::now();
     let mut report = SyncReport::default();
@@ -754,7 +754,7 @@ pub async fn sync_from_catalog(
                 report.embedded_documents += 1;
                 since_commit += 1;
             }
-            progress(report.embedded_documents);
+            progress(report.embedded_documents, missing.len() as u64);
             if since_commit >= 20_000 {
                 index.commit()?;
                 since_commit = 0;

@@ -68,10 +68,18 @@ fn tokenizer_json() -> serde_json::Value {
 
 /// Writes a random-weight tiny BERT model folder.
 fn write_tiny_model(dir: &Path) {
+    write_model(dir, &config_json());
+}
+
+/// Writes a random-weight BERT model folder of the given configuration.
+fn write_model(dir: &Path, cfg: &serde_json::Value) {
     std::fs::create_dir_all(dir).unwrap();
-    let cfg = config_json();
     std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
     std::fs::write(dir.join("tokenizer.json"), tokenizer_json().to_string()).unwrap();
+    let mut cfg = cfg.clone();
+    if cfg["hidden_act"] == "gelu_new" {
+        cfg["hidden_act"] = serde_json::json!("geluapproximate");
+    }
     let config: Config = serde_json::from_value(cfg).unwrap();
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &Device::Cpu);
@@ -124,7 +132,7 @@ fn tiny_model_gives_unit_vectors_independent_of_batching() {
         let n: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((n - 1.0).abs() < 1e-5, "norm {n}");
     }
-    // Each text alone (no padding) gives the same vector as inside a padded, sorted batch.
+    // Each text alone gives the same vector as inside a packed, sorted batch.
     for (t, v) in texts.iter().zip(&all) {
         let alone = e.embed(std::slice::from_ref(t)).unwrap();
         assert!(close(&alone[0], v, 1e-5), "{t}");
@@ -134,7 +142,11 @@ fn tiny_model_gives_unit_vectors_independent_of_batching() {
     let st = e.stats();
     assert_eq!(st.texts, 10);
     assert_eq!(st.truncated, 0);
-    assert!(st.padding > 0, "the first call batched unequal lengths");
+    assert_eq!(
+        st.batches,
+        3 + 5,
+        "batches of two for the five, then one per text"
+    );
     assert!(e.embed(&[]).unwrap().is_empty());
     // A token budget changes the batches (short texts together, long ones alone), never the
     // vectors; a budget below one text still makes progress.
@@ -154,20 +166,23 @@ fn tiny_model_gives_unit_vectors_independent_of_batching() {
         }
         let st = b.stats();
         if budget == 1 {
-            assert_eq!(st.padding, 0, "one text per pass: no padding");
+            assert_eq!(st.batches, 5, "a budget below one text: one text per pass");
         }
     }
 }
 
-#[test]
-fn pooling_matches_a_direct_forward_pass() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("m");
-    write_tiny_model(&dir);
-    let e = tiny(&dir, None);
-    let got = e.embed(&["heart failure and cough".to_string()]).unwrap();
-    // [CLS] heart failure and cough [SEP], computed here without the embedder.
-    let config: Config = serde_json::from_value(config_json()).unwrap();
+/// candle's general `BertModel` on a padded, masked batch, mean-pooled under the mask: the
+/// reference the packed encoder must reproduce.
+fn reference_vectors(
+    dir: &Path,
+    mut config: serde_json::Value,
+    seqs: &[Vec<u32>],
+) -> Vec<Vec<f32>> {
+    // candle spells Hugging Face's tanh-approximated GELU its own way.
+    if config["hidden_act"] == "gelu_new" {
+        config["hidden_act"] = serde_json::json!("geluapproximate");
+    }
+    let config: Config = serde_json::from_value(config).unwrap();
     let vb = VarBuilder::from_buffered_safetensors(
         std::fs::read(dir.join("model.safetensors")).unwrap(),
         DType::F32,
@@ -175,22 +190,73 @@ fn pooling_matches_a_direct_forward_pass() {
     )
     .unwrap();
     let model = BertModel::load(vb, &config).unwrap();
-    let ids = Tensor::new(&[[2u32, 10, 11, 8, 9, 3]], &Device::Cpu).unwrap();
-    let types = ids.zeros_like().unwrap();
+    let len = seqs.iter().map(Vec::len).max().unwrap();
+    let mut ids = Vec::new();
+    let mut mask = Vec::new();
+    for s in seqs {
+        ids.extend(s.iter().copied().chain(std::iter::repeat(0u32)).take(len));
+        mask.extend((0..len).map(|i| u32::from(i < s.len())));
+    }
+    let ids = Tensor::from_vec(ids, (seqs.len(), len), &Device::Cpu).unwrap();
+    let mask = Tensor::from_vec(mask, (seqs.len(), len), &Device::Cpu).unwrap();
     let h = model
-        .forward(&ids, &types, None)
-        .unwrap()
-        .to_vec3::<f32>()
+        .forward(&ids, &ids.zeros_like().unwrap(), Some(&mask))
         .unwrap();
-    let mut mean = [0f32; 16];
-    for tok in &h[0] {
-        for (m, x) in mean.iter_mut().zip(tok) {
-            *m += x / 6.0;
+    clinrag_retrieval::embed::mean_pool(&h, &mask)
+        .unwrap()
+        .to_vec2::<f32>()
+        .unwrap()
+}
+
+#[test]
+fn packed_encoder_matches_candle_bert_on_padded_batches() {
+    let texts: Vec<String> = [
+        "heart failure and cough",
+        "the patient has fever and cough the drug dose renal liver heart",
+        "liver",
+        "drug dose renal",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    // Ids as the tiny tokenizer gives them: [CLS] words [SEP].
+    let seqs: Vec<Vec<u32>> = texts
+        .iter()
+        .map(|t| {
+            let mut v = vec![2u32];
+            v.extend(
+                t.split(' ')
+                    .map(|w| 4 + WORDS.iter().position(|x| *x == w).unwrap() as u32),
+            );
+            v.push(3);
+            v
+        })
+        .collect();
+    // The default shape, a wider one with more heads, and the other activations.
+    let variants = [
+        serde_json::json!({}),
+        serde_json::json!({"hidden_size": 48, "num_attention_heads": 4, "intermediate_size": 96, "num_hidden_layers": 3}),
+        serde_json::json!({"hidden_act": "gelu_new"}),
+        serde_json::json!({"hidden_act": "relu"}),
+    ];
+    for (i, v) in variants.iter().enumerate() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join(format!("m{i}"));
+        let mut cfg = config_json();
+        for (k, x) in v.as_object().unwrap() {
+            cfg[k] = x.clone();
+        }
+        write_model(&dir, &cfg);
+        let e = tiny(&dir, None);
+        let got = e.embed(&texts).unwrap();
+        let want = reference_vectors(&dir, cfg.clone(), &seqs);
+        for ((t, g), w) in texts.iter().zip(&got).zip(&want) {
+            assert!(
+                cosine(g, w) > 0.99999 && close(g, w, 2e-5),
+                "variant {v}: {t}: {g:?} vs {w:?}"
+            );
         }
     }
-    let n: f32 = mean.iter().map(|x| x * x).sum::<f32>().sqrt();
-    let want: Vec<f32> = mean.iter().map(|x| x / n).collect();
-    assert!(close(&got[0], &want, 1e-5), "{:?} vs {:?}", got[0], want);
 }
 
 #[test]

@@ -461,7 +461,7 @@ async fn catalog_sync_repairs_vectors_and_hybrid_search_fuses() {
     let emb: Arc<dyn Embedder> = Arc::new(HashEmbedder);
     let vdir = tmp.path().join("vectors");
     let mut idx = FlatIndex::open(&vdir, emb.name(), emb.dim()).unwrap();
-    let r = sync_from_catalog(&catalog, emb.clone(), &mut idx, 3, &|_| {})
+    let r = sync_from_catalog(&catalog, emb.clone(), &mut idx, 3, &|_, _| {})
         .await
         .unwrap();
     assert_eq!(
@@ -476,13 +476,13 @@ async fn catalog_sync_repairs_vectors_and_hybrid_search_fuses() {
     )
     .unwrap();
     idx.commit().unwrap();
-    let r = sync_from_catalog(&catalog, emb.clone(), &mut idx, 3, &|_| {})
+    let r = sync_from_catalog(&catalog, emb.clone(), &mut idx, 3, &|_, _| {})
         .await
         .unwrap();
     assert_eq!((r.embedded_documents, r.removed_documents), (1, 1));
     let ids: Vec<String> = idx.doc_ids().unwrap().into_iter().collect();
     assert_eq!(ids, ["PMID:1", "PMID:2", "PMID:3", "PMID:4"]);
-    let r = sync_from_catalog(&catalog, emb.clone(), &mut idx, 3, &|_| {})
+    let r = sync_from_catalog(&catalog, emb.clone(), &mut idx, 3, &|_, _| {})
         .await
         .unwrap();
     assert_eq!(r.embedded_documents, 0, "nothing to do when consistent");
@@ -498,7 +498,7 @@ async fn catalog_sync_repairs_vectors_and_hybrid_search_fuses() {
         .put_documents(run, std::slice::from_ref(&changed), &[])
         .await
         .unwrap();
-    let r = sync_from_catalog(&catalog, emb.clone(), &mut idx, 3, &|_| {})
+    let r = sync_from_catalog(&catalog, emb.clone(), &mut idx, 3, &|_, _| {})
         .await
         .unwrap();
     assert_eq!((r.embedded_documents, r.removed_documents), (1, 0));

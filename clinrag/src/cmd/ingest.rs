@@ -27,10 +27,14 @@ pub struct Args {
     /// Do not link concepts (ICD-10-CM, HPO, MeSH, ATC, drugs) into the chunks.
     #[arg(long)]
     no_link: bool,
-    /// Also embed the chunks into the vector index (dense and hybrid search). Once the vector
-    /// index exists, later runs keep it up to date without this flag.
-    #[arg(long)]
+    /// Require embedding: fail when no embedder is installed. By default chunks are embedded
+    /// into the vector index (dense and hybrid search) whenever the model is installed.
+    #[arg(long, conflicts_with = "no_embed")]
     embed: bool,
+    /// Do not create a vector index (keyword search only). A home that already has one keeps
+    /// it in line with the catalog regardless.
+    #[arg(long)]
+    no_embed: bool,
     /// gRPC URL of a Qdrant server holding the vectors (feature `qdrant-server`; API key from
     /// CLINRAG_QDRANT_API_KEY); default: the vector index in the home folder.
     #[arg(long, env = "CLINRAG_QDRANT_URL")]
@@ -117,8 +121,22 @@ pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
         max_doc_bytes: args.max_doc_mb * 1024 * 1024,
         ..IngestConfig::default()
     };
+    if !args.no_embed && !crate::store::embedder_installed(g) {
+        if args.embed {
+            anyhow::bail!(
+                "--embed: no embedding model in {} and no CLINRAG_EMBED_BASE_URL (run `clinrag setup`)",
+                g.path(crate::store::EMBED_MODEL_DIR).display()
+            );
+        }
+        if !g.json {
+            eprintln!(
+                "note: no embedding model in {} (run `clinrag setup`): keyword search only",
+                g.path(crate::store::EMBED_MODEL_DIR).display()
+            );
+        }
+    }
     let mut ingestor =
-        crate::store::ingestor_at(g, cfg, args.embed, args.qdrant_url.as_deref()).await?;
+        crate::store::ingestor_at(g, cfg, !args.no_embed, args.qdrant_url.as_deref()).await?;
     if !args.no_link
         && let Some(a) = linker(g).await
     {

@@ -29,6 +29,15 @@ impl Mode {
         }
     }
 
+    /// The mode's name on the command line and in JSON output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Bm25 => "bm25",
+            Mode::Dense => "dense",
+            Mode::Hybrid => "hybrid",
+        }
+    }
+
     /// `mode` if given, else hybrid when the searcher has vectors, else BM25.
     pub fn resolve(mode: Option<Mode>, searcher: &HybridSearcher) -> Mode {
         mode.unwrap_or(if searcher.has_dense() {
@@ -188,8 +197,16 @@ pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
     }
     let query = args.query.as_deref().unwrap_or_default();
     let hits = search_expanded(&index, expander.as_ref(), query, args.k, mode, &filter)?;
+    if !g.json && args.mode.is_none() && !index.has_dense() {
+        eprintln!(
+            "note: no vector index in this home: BM25 only (ingest with the embedding model installed for hybrid search)"
+        );
+    }
     if g.json {
-        println!("{}", serde_json::json!({ "hits": hits }));
+        println!(
+            "{}",
+            serde_json::json!({ "mode": mode.name(), "hits": hits })
+        );
     } else if hits.is_empty() {
         println!("no passages match");
     } else {

@@ -399,7 +399,7 @@ async fn repair_vectors(
             crate::store::qdrant_url_from_env().as_deref(),
         )?;
         rep.dropped_documents = found.orphan_documents.count + found.stale_documents.count;
-        let s = sync_from_catalog(catalog, e, &mut *idx, 256, &|_| {}).await?;
+        let s = sync_from_catalog(catalog, e, &mut *idx, 256, &|_, _| {}).await?;
         rep.embedded_documents = s.embedded_documents;
         rep.embedded_chunks = s.embedded_chunks;
         return Ok(rep);
@@ -463,7 +463,7 @@ async fn repair_vectors(
     }
     match embedder {
         Some(e) => {
-            let s = sync_from_catalog(catalog, e, &mut idx, 256, &|_| {}).await?;
+            let s = sync_from_catalog(catalog, e, &mut idx, 256, &|_, _| {}).await?;
             rep.embedded_documents = s.embedded_documents;
             rep.embedded_chunks = s.embedded_chunks;
         }
