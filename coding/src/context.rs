@@ -73,8 +73,10 @@ const NEG_PRE: &[&str] = &[
     "without",
     "free of",
     "ruled out",
+    "ruled out for",
     "rule out",
     "r/o",
+    "to rule out",
     "absence of",
     "no evidence of",
     "no sign of",
@@ -341,7 +343,52 @@ pub fn analyse_with(text: &str, lexicon: bool) -> Vec<Word> {
         w.clause = clause;
     }
     mark_context(&mut out, p);
+    mark_negative_marks(&mut out, &negative_marks(&chars));
     out
+}
+
+/// The length of the longest of `pats` starting at word `i` (0: none).
+fn longest_match(words: &[Word], i: usize, pats: &[Vec<String>]) -> usize {
+    pats.iter()
+        .filter(|pat| starts_with_at(words, i, pat))
+        .map(Vec::len)
+        .max()
+        .unwrap_or(0)
+}
+
+/// Char offsets of the chart's negative marks "(-)" and "(neg)" ("fever (-), cough (+)"); the
+/// tokeniser drops them, so they are found in the text.
+fn negative_marks(chars: &[char]) -> Vec<usize> {
+    let mut out = Vec::new();
+    for (i, c) in chars.iter().enumerate() {
+        if *c != '(' {
+            continue;
+        }
+        let rest: String = chars[i + 1..]
+            .iter()
+            .take(4)
+            .collect::<String>()
+            .to_lowercase();
+        if rest.starts_with("-)") || rest.starts_with("neg)") {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// A negative mark negates the clause of the words right before it ("HIV (-)").
+fn mark_negative_marks(words: &mut [Word], marks: &[usize]) {
+    for &m in marks {
+        let Some(last) = words.iter().rposition(|w| w.end <= m) else {
+            continue;
+        };
+        let (sentence, clause) = (words[last].sentence, words[last].clause);
+        for w in words.iter_mut() {
+            if w.sentence == sentence && w.clause == clause && w.status == Status::Affirmed {
+                w.status = Status::Negated;
+            }
+        }
+    }
 }
 
 fn mark_context(words: &mut [Word], p: &Patterns) {
@@ -392,7 +439,11 @@ fn mark_sentence(words: &mut [Word], p: &Patterns) {
             return;
         }
     }
-    // Negation after the concept ("PE ruled out"): the clause before the trigger.
+    // Negation after the concept ("PE ruled out"): the clause before the trigger. The longer
+    // trigger wins where a pre-negation also starts here ("negative for fever, chills" is
+    // "negative for", not "negative"); on a tie the post reading needs something before it in
+    // its clause ("ruled out PE" is read forwards, "PE ruled out" backwards), as in the kg
+    // linker's NegEx table.
     for i in 0..n {
         if words[i].rewritten || words[i].status != Status::Affirmed {
             continue;
@@ -400,9 +451,17 @@ fn mark_sentence(words: &mut [Word], p: &Patterns) {
         if let Some(pat) = p
             .negation_post
             .iter()
-            .find(|pat| starts_with_at(words, i, pat))
+            .filter(|pat| starts_with_at(words, i, pat))
+            .max_by_key(|pat| pat.len())
         {
+            let pre = longest_match(words, i, &p.negation_pre);
             let clause = words[i].clause;
+            let before = words[..i]
+                .iter()
+                .any(|w| w.clause == clause && w.status == Status::Affirmed);
+            if pre > pat.len() || (pre == pat.len() && !before) {
+                continue;
+            }
             for w in words.iter_mut().take(i) {
                 if w.clause == clause && w.status == Status::Affirmed {
                     w.status = Status::Negated;
@@ -420,16 +479,11 @@ fn mark_sentence(words: &mut [Word], p: &Patterns) {
             i += 1;
             continue;
         }
-        let Some(len) = p
-            .negation_pre
-            .iter()
-            .filter(|pat| starts_with_at(words, i, pat))
-            .map(Vec::len)
-            .max()
-        else {
+        let len = longest_match(words, i, &p.negation_pre);
+        if len == 0 {
             i += 1;
             continue;
-        };
+        }
         for w in words.iter_mut().skip(i).take(len) {
             w.status = Status::Trigger;
         }
@@ -493,6 +547,38 @@ mod tests {
                 Status::Affirmed,
             ),
             ("Asthma. Mother has diabetes.", "asthma", Status::Affirmed),
+            // Round 5: "negative for" lists, "neg for", "(-)", rule-out before the concept.
+            (
+                "Negative for fever, chills, night sweats, or weight loss.",
+                "fever",
+                Status::Negated,
+            ),
+            (
+                "Negative for fever, chills, night sweats, or weight loss.",
+                "loss",
+                Status::Negated,
+            ),
+            (
+                "ROS negative for cough and dyspnea",
+                "dyspnea",
+                Status::Negated,
+            ),
+            ("neg for dysuria, hematuria", "hematuria", Status::Negated),
+            ("Ruled out PE.", "embolism", Status::Negated),
+            ("ruled out for MI", "myocardial", Status::Negated),
+            ("r/o appendicitis", "appendicitis", Status::Negated),
+            ("to rule out sepsis", "sepsis", Status::Negated),
+            ("syphilis (-), hepatitis C (+)", "syphilis", Status::Negated),
+            (
+                "syphilis (-), hepatitis C (+)",
+                "hepatitis",
+                Status::Affirmed,
+            ),
+            ("strep (neg). Otitis media.", "strep", Status::Negated),
+            ("strep (neg). Otitis media.", "otitis", Status::Affirmed),
+            ("Troponin negative, chest pain", "troponin", Status::Negated),
+            ("Troponin negative, chest pain", "chest", Status::Affirmed),
+            ("Blood cultures negative.", "culture", Status::Negated),
         ];
         for (text, word, want) in cases {
             let ws = analyse(text);

@@ -26,6 +26,15 @@ pub enum CodingError {
         /// The problem.
         message: String,
     },
+    /// The embedding index of the code texts could not be built (the embedder failed: a
+    /// missing or broken model is the operator's; retrying does not help).
+    #[error("{path}: cannot build the embedding index: {message}")]
+    Embedding {
+        /// Where the index was to be written.
+        path: PathBuf,
+        /// What failed.
+        message: String,
+    },
     /// An I/O error on a file.
     #[error("{path}: {source}")]
     Io {

@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use clinrag_kg::{Icd10cm, IcdCode, IcdLevel, load_icd10cm, tokenize};
 
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::adjudicate::{Adjudicator, Candidate};
 use crate::context::{Status, Word, analyse_with};
+use crate::embed::{CodeVectors, TEXTS_VERSION, TextEmbedder, VEC_SNAPSHOT_PATH, VectorSource};
 use crate::error::{CodingError, Result};
 use crate::lay::{HPO_PATH, LayTerms};
 use crate::lexicon::LATERAL;
@@ -39,6 +41,22 @@ pub struct IcdOptions {
     /// Also read each clause with the HPO lay terms and abbreviations rewritten, keeping the
     /// better-coding reading (off only for ablation).
     pub lay_terms: bool,
+    /// Use the embedding-similarity candidates when an embedder is attached
+    /// ([`IcdCoder::attach_embedder`]; off only for ablation).
+    pub embedding: bool,
+    /// Smallest cosine similarity between a clause and a code text for the code to become a
+    /// candidate (also what keeps text with no codable content uncoded).
+    pub embed_floor: f32,
+    /// Nearest code texts looked at per clause.
+    pub embed_k: usize,
+    /// Score added to a lexical candidate that is also an embedding candidate, at cosine 1
+    /// (scaled linearly from 0 at the floor).
+    pub embed_weight: f32,
+    /// Score of a candidate found by embedding similarity alone: `embed_base` at the floor,
+    /// up to `embed_base + embed_span` at cosine 1 (plus the leaf's specificity bonus).
+    pub embed_base: f32,
+    /// See `embed_base`.
+    pub embed_span: f32,
 }
 
 impl Default for IcdOptions {
@@ -50,6 +68,12 @@ impl Default for IcdOptions {
             adjudicate_margin: 0.08,
             lexicon: true,
             lay_terms: true,
+            embedding: true,
+            embed_floor: 0.8,
+            embed_k: 10,
+            embed_weight: 0.1,
+            embed_base: 0.5,
+            embed_span: 0.4,
         }
     }
 }
@@ -207,6 +231,9 @@ const WITHOUT_OF_GOES_ON: &[&str] = &[
     "diagnosis",
 ];
 
+/// Score added to a leaf whose own title says a number of the clause ("stage 2").
+const NUMBER_BONUS: f32 = 0.03;
+
 /// Credit for a clause word that only another inclusion term of the leaf's path says.
 const UNION_CREDIT: f32 = 1.0;
 
@@ -299,7 +326,7 @@ fn index_config_text() -> String {
     .map(|t| t.norm)
     .collect();
     // Bump the leading tag when `view` or the leaf construction changes.
-    format!("index-7 {probe:?}{STOP:?}{WITHOUT_OF_GOES_ON:?}{NEUTRAL:?}{DEFAULTABLE:?}{SYNONYMS:?}")
+    format!("index-8 {probe:?}{STOP:?}{WITHOUT_OF_GOES_ON:?}{NEUTRAL:?}{DEFAULTABLE:?}{SYNONYMS:?}")
 }
 
 /// Query words and the title words that may stand for them (either counts as a match).
@@ -394,6 +421,36 @@ pub(crate) struct Leaf {
     bonus: f32,
 }
 
+/// The embedding-similarity signal attached to a coder: the embedder for the clauses, the
+/// code-text vectors, and per row the node it stands for and the leaf a hit on it proposes.
+struct Semantic {
+    embedder: Arc<dyn TextEmbedder>,
+    vectors: CodeVectors,
+    rows: Vec<usize>,
+    /// Nearest rows of clause texts seen before (cleared when full).
+    cache: Mutex<HashMap<String, Vec<(usize, f32)>>>,
+}
+
+/// Rows kept per clause text in the cache, and the cosine under which none is kept (the
+/// options' `embed_k` and `embed_floor` cut them further).
+const CACHED_NEAREST: usize = 32;
+const CACHED_FLOOR: f32 = 0.3;
+/// Clause texts cached at most.
+const CACHE_ENTRIES: usize = 20_000;
+
+/// An embedding hit: the node a code text stands for, the cosine, the text's row.
+type Hit = (usize, f32, usize);
+
+/// Words of [`STOP`] kept in the text a clause is embedded as (function words and "hx").
+const EMBED_KEEP: &[&str] = &[
+    "of", "the", "a", "an", "and", "or", "in", "on", "to", "for", "with", "by", "at", "due",
+    "from", "into", "hx",
+];
+
+/// Most distinct clauses of one text looked up by embedding similarity (a long note's other
+/// clauses get the lexical candidates only, with a warning).
+const MAX_SEMANTIC_QUERIES: usize = 512;
+
 /// The ICD-10-CM coder. Build once, share (`Send + Sync`).
 pub struct IcdCoder {
     nodes: Vec<Node>,
@@ -411,6 +468,10 @@ pub struct IcdCoder {
     soft: Vec<bool>,
     stop: HashSet<&'static str>,
     neutral: HashSet<&'static str>,
+    /// Embedding similarity (attached after load; not part of the snapshot).
+    semantic: Option<Semantic>,
+    /// Per node with leaves below it: the leaf a hit on the node proposes (derived).
+    default_leaf: HashMap<usize, usize>,
     /// Tunables.
     pub options: IcdOptions,
 }
@@ -460,14 +521,21 @@ struct Scored {
     matched_weight: f32,
     prec: f32,
     view: String,
+    /// Cosine similarity of the clause to a text of the leaf or of an ancestor (0: none).
+    sim: f32,
+    /// Whether the lexical scorer found the leaf (else only embedding similarity did).
+    lexical: bool,
 }
 
+/// Leaf, score, rationale, alternatives, extra codes (use-additional), and whether the leaf
+/// came from embedding similarity alone (its evidence is then the clause).
 type ClauseOutcome = (
     usize,
     f32,
     String,
     Vec<(usize, f32)>,
     Vec<(usize, f32, String)>,
+    bool,
 );
 
 struct Problem {
@@ -582,6 +650,8 @@ impl IcdCoder {
             soft: Vec::new(),
             stop: STOP.iter().copied().collect(),
             neutral: NEUTRAL.iter().copied().collect(),
+            semantic: None,
+            default_leaf: HashMap::new(),
             options: IcdOptions::default(),
         }
         .with_negatable()
@@ -606,7 +676,327 @@ impl IcdCoder {
             }
         }
         self.soft = soft;
+        // The leaf a hit on a node proposes: its own, or the one below it the walk would pick
+        // with nothing else said (highest specificity bonus: "unspecified", initial encounter).
+        let mut dl: HashMap<usize, usize> = HashMap::new();
+        for (li, l) in self.leaves.iter().enumerate() {
+            for &p in &l.path {
+                let replace = match dl.get(&p) {
+                    None => true,
+                    Some(&o) => {
+                        let (a, b) = (&self.leaves[li], &self.leaves[o]);
+                        a.bonus > b.bonus
+                            || (a.bonus == b.bonus
+                                && self.nodes[a.node].code < self.nodes[b.node].code)
+                    }
+                };
+                if replace {
+                    dl.insert(p, li);
+                }
+            }
+        }
+        self.default_leaf = dl;
         self
+    }
+
+    /// The texts of the embedding index and the code each stands for: every billable leaf's
+    /// title (for 7th-character codes, the base code's title once, standing for the base
+    /// code), the leaf's inclusion terms, and the inclusion terms of its ancestors (standing
+    /// for the ancestor). Deduplicated.
+    fn embedding_texts(&self) -> (Vec<String>, Vec<String>) {
+        let mut seen: HashSet<(String, usize)> = HashSet::new();
+        let (mut texts, mut codes) = (Vec::new(), Vec::new());
+        let mut push = |text: &str, node: usize| {
+            let t = text.trim();
+            if !t.is_empty() && seen.insert((t.to_string(), node)) {
+                texts.push(t.to_string());
+                codes.push(self.nodes[node].code.clone());
+            }
+        };
+        for l in &self.leaves {
+            let n = &self.nodes[l.node];
+            let base = n.parent.filter(|&p| {
+                n.code.ends_with(|c: char| c.is_ascii_alphabetic())
+                    && n.title.starts_with(&format!("{}, ", self.nodes[p].title))
+            });
+            match base {
+                Some(p) => push(&self.nodes[p].title, p),
+                None => push(&n.title, l.node),
+            }
+            for &p in &l.path {
+                for v in &self.nodes[p].incl {
+                    push(&v.text, p);
+                }
+            }
+        }
+        (texts, codes)
+    }
+
+    /// Attaches embedding similarity as a candidate signal: the code texts' vectors are read
+    /// from the home's `coding/icd10cm.vec` when it was made from the same tabular and code
+    /// list by the same embedder (name and dimension) and index-text version, else embedded
+    /// now (a one-time cost: tens of thousands of short texts) and written there atomically.
+    pub fn attach_embedder(
+        &mut self,
+        home: &Path,
+        embedder: Arc<dyn TextEmbedder>,
+    ) -> Result<VectorSource> {
+        let tab = home.join(TABULAR_PATH);
+        let list = home.join(CODE_LIST_PATH);
+        let path = home.join(VEC_SNAPSHOT_PATH);
+        let config = format!(
+            "{TEXTS_VERSION} {} {} leaves={}",
+            embedder.name(),
+            embedder.dim(),
+            self.leaves.len()
+        );
+        let key = snapshot::source_key(&[&tab, &list], &config);
+        if let Some(key) = key
+            && let Ok(bytes) = std::fs::read(&path)
+            && let Ok(v) = CodeVectors::from_bytes(&bytes, key)
+            && let Ok(s) = self.semantic_from(v, Arc::clone(&embedder))
+        {
+            self.semantic = Some(s);
+            return Ok(VectorSource::Snapshot);
+        }
+        let (texts, codes) = self.embedding_texts();
+        let v = CodeVectors::build(embedder.as_ref(), &texts, codes).map_err(|message| {
+            CodingError::Embedding {
+                path: path.clone(),
+                message,
+            }
+        })?;
+        let source = match key {
+            Some(key) => match v.write(&path, key) {
+                Ok(()) => VectorSource::BuiltAndSaved,
+                Err(e) => VectorSource::BuiltNotSaved(e),
+            },
+            None => VectorSource::BuiltNotSaved("cannot read the source files to key it".into()),
+        };
+        let s = self
+            .semantic_from(v, embedder)
+            .map_err(|message| CodingError::Embedding { path, message })?;
+        self.semantic = Some(s);
+        Ok(source)
+    }
+
+    fn semantic_from(
+        &self,
+        vectors: CodeVectors,
+        embedder: Arc<dyn TextEmbedder>,
+    ) -> std::result::Result<Semantic, String> {
+        if vectors.model != embedder.name() || vectors.dim != embedder.dim() {
+            return Err("made by another embedder".into());
+        }
+        let rows = vectors
+            .codes
+            .iter()
+            .map(|c| {
+                self.by_code
+                    .get(c)
+                    .copied()
+                    .filter(|n| self.default_leaf.contains_key(n))
+                    .ok_or_else(|| format!("{c} is not a code of the loaded tabular"))
+            })
+            .collect::<std::result::Result<Vec<usize>, String>>()?;
+        Ok(Semantic {
+            embedder,
+            vectors,
+            rows,
+            cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The `k` code texts nearest to `text` by embedding similarity, best first: (code, code
+    /// text, cosine); empty without an attached embedder. For explaining and tuning.
+    pub fn nearest_code_texts(
+        &self,
+        text: &str,
+        k: usize,
+    ) -> std::result::Result<Vec<(String, String, f32)>, String> {
+        let Some(sem) = &self.semantic else {
+            return Ok(Vec::new());
+        };
+        let v = sem.embedder.embed(&[text.to_string()])?;
+        let Some(q) = v.first() else {
+            return Ok(Vec::new());
+        };
+        Ok(sem
+            .vectors
+            .search(q, k, -1.0)
+            .into_iter()
+            .map(|(row, sim)| {
+                (
+                    sem.vectors.codes[row].clone(),
+                    sem.vectors.texts[row].clone(),
+                    sim,
+                )
+            })
+            .collect())
+    }
+
+    /// Number of code texts in the attached embedding index (0: none attached).
+    pub fn embedding_rows(&self) -> usize {
+        self.semantic.as_ref().map_or(0, |s| s.vectors.len())
+    }
+
+    /// The text a clause is embedded as: its affirmed words as written (lexicon expansions as
+    /// expanded); `None` when nothing but function words is left.
+    fn semantic_query(&self, cw: &[Word], chars: &[char]) -> Option<String> {
+        let mut parts: Vec<String> = Vec::new();
+        let mut content = false;
+        let mut last: Option<(usize, usize)> = None;
+        for w in cw.iter().filter(|w| w.status == Status::Affirmed) {
+            // Note filler ("pt", "presents", "since") is left out; function words stay.
+            if self.stop.contains(w.norm.as_str()) && !EMBED_KEEP.contains(&w.norm.as_str()) {
+                continue;
+            }
+            if w.rewritten {
+                parts.push(w.norm.clone());
+            } else if last != Some((w.start, w.end)) {
+                let surface: String = chars.get(w.start..w.end)?.iter().collect();
+                parts.push(surface.to_lowercase());
+            }
+            last = Some((w.start, w.end));
+            let s = w.norm.as_str();
+            if !self.stop.contains(s)
+                && !self.neutral.contains(s)
+                && s.chars().filter(|c| c.is_alphabetic()).count() >= 2
+            {
+                content = true;
+            }
+        }
+        content.then(|| parts.join(" "))
+    }
+
+    /// Per query, the nodes whose texts are within the floor, with their best cosine.
+    fn semantic_hits(&self, queries: &[String]) -> std::result::Result<Vec<Vec<Hit>>, String> {
+        let Some(sem) = &self.semantic else {
+            return Ok(vec![Vec::new(); queries.len()]);
+        };
+        // The nearest rows of each query (found once, at a low floor), then the options' cut.
+        let mut nearest: Vec<Option<Vec<(usize, f32)>>> = {
+            let cache = sem
+                .cache
+                .lock()
+                .map_err(|_| "embedding cache poisoned".to_string())?;
+            queries.iter().map(|q| cache.get(q).cloned()).collect()
+        };
+        let missing: Vec<String> = queries
+            .iter()
+            .zip(&nearest)
+            .filter(|(_, n)| n.is_none())
+            .map(|(q, _)| q.clone())
+            .collect();
+        if !missing.is_empty() {
+            let vecs = sem.embedder.embed(&missing)?;
+            if vecs.len() != missing.len() {
+                return Err(format!(
+                    "the embedder returned {} vectors for {} texts",
+                    vecs.len(),
+                    missing.len()
+                ));
+            }
+            let found: Vec<Vec<(usize, f32)>> = vecs
+                .iter()
+                .map(|v| sem.vectors.search(v, CACHED_NEAREST, CACHED_FLOOR))
+                .collect();
+            let mut it = found.iter();
+            for n in nearest.iter_mut().filter(|n| n.is_none()) {
+                *n = it.next().cloned();
+            }
+            if let Ok(mut cache) = sem.cache.lock() {
+                if cache.len() + missing.len() > CACHE_ENTRIES {
+                    cache.clear();
+                }
+                for (q, f) in missing.into_iter().zip(found) {
+                    cache.insert(q, f);
+                }
+            }
+        }
+        let k = self.options.embed_k.min(CACHED_NEAREST);
+        Ok(nearest
+            .into_iter()
+            .map(|rows| {
+                let mut hits: Vec<Hit> = Vec::new();
+                for (row, sim) in rows
+                    .unwrap_or_default()
+                    .into_iter()
+                    .take(k)
+                    .filter(|(_, sim)| *sim >= self.options.embed_floor)
+                {
+                    let node = sem.rows[row];
+                    if !hits.iter().any(|h| h.0 == node) {
+                        hits.push((node, sim, row));
+                    }
+                }
+                hits
+            })
+            .collect())
+    }
+
+    /// Adds the embedding candidates to the lexical ones: a lexical candidate under a hit
+    /// node gains up to `embed_weight`; a hit whose leaves the lexical scorer missed proposes
+    /// its default leaf at `embed_base..embed_base + embed_span`. Re-sorted.
+    fn add_semantic(&self, scored: &mut Vec<Scored>, hits: &[Hit]) {
+        let o = &self.options;
+        let norm =
+            |sim: f32| ((sim - o.embed_floor) / (1.0 - o.embed_floor).max(1e-6)).clamp(0.0, 1.0);
+        let alone = |sim: f32, leaf: usize| {
+            o.embed_base + o.embed_span * norm(sim) + self.leaves[leaf].bonus
+        };
+        let mut covered: HashSet<usize> = HashSet::new();
+        for s in scored.iter_mut() {
+            let path = &self.leaves[s.leaf].path;
+            let sim = hits
+                .iter()
+                .filter(|h| path.contains(&h.0))
+                .map(|h| h.1)
+                .fold(0f32, f32::max);
+            if sim > 0.0 {
+                for h in hits.iter().filter(|h| path.contains(&h.0)) {
+                    covered.insert(h.0);
+                }
+                s.sim = sim;
+                s.score = (s.score + o.embed_weight * norm(sim)).max(alone(sim, s.leaf));
+            }
+        }
+        for &(node, sim, row) in hits {
+            if covered.contains(&node) {
+                continue;
+            }
+            let Some(&leaf) = self.default_leaf.get(&node) else {
+                continue;
+            };
+            if let Some(s) = scored.iter_mut().find(|s| s.leaf == leaf) {
+                s.sim = s.sim.max(sim);
+                s.score = s.score.max(alone(sim, leaf));
+                continue;
+            }
+            scored.push(Scored {
+                leaf,
+                score: alone(sim, leaf),
+                matched_weight: 0.0,
+                prec: 0.0,
+                view: format!(
+                    "similar to {:?} of {} (embedding similarity {sim:.2})",
+                    self.semantic
+                        .as_ref()
+                        .and_then(|s| s.vectors.texts.get(row))
+                        .map_or("", String::as_str),
+                    self.nodes[node].code
+                ),
+                sim,
+                lexical: false,
+            });
+        }
+        scored.sort_by(|a, b| {
+            b.score.total_cmp(&a.score).then(
+                self.nodes[self.leaves[a.leaf].node]
+                    .code
+                    .cmp(&self.nodes[self.leaves[b.leaf].node].code),
+            )
+        });
     }
 
     /// Number of HPO lay-term and abbreviation rewrites loaded.
@@ -640,6 +1030,8 @@ impl IcdCoder {
             soft: Vec::new(),
             stop: STOP.iter().copied().collect(),
             neutral: NEUTRAL.iter().copied().collect(),
+            semantic: None,
+            default_leaf: HashMap::new(),
             options: IcdOptions::default(),
         };
         let mut df: Vec<u32> = Vec::new();
@@ -937,10 +1329,20 @@ impl IcdCoder {
                     }
                 }
                 let mut after_unspecified = false;
+                // "unspecified as acute or chronic", "unspecified as to perforation": the title
+                // says the text is silent there, so those words are neither required nor
+                // credited (the "acute" and "chronic" siblings need the text to say them).
+                let mut unspecified_as = false;
                 let mut scope_first: Option<String> = None;
                 for (k, rw) in raw.iter().enumerate() {
                     for t in tokenize(rw) {
                         let w = t.norm.as_str();
+                        if w == "as" && after_unspecified {
+                            unspecified_as = true;
+                        }
+                        if unspecified_as {
+                            continue;
+                        }
                         if w == "without" || w == "not" {
                             after_without = true;
                             scope_first = None;
@@ -1133,12 +1535,58 @@ impl IcdCoder {
             };
         }
         groups.extend(cur);
-        let mut run = |cw: &[Word], acc: &mut Vec<f32>| -> Option<ClauseOutcome> {
+        // Embedding similarity: each group's affirmed words, embedded in one batch.
+        let mut group_hits: Vec<Vec<Hit>> = vec![Vec::new(); groups.len()];
+        if self.options.embedding && self.semantic.is_some() {
+            let mut distinct: Vec<String> = Vec::new();
+            let mut which: Vec<Option<usize>> = Vec::with_capacity(groups.len());
+            let mut capped = false;
+            for &(a, b) in &groups {
+                let Some(q) = self.semantic_query(&words[a..b], &chars) else {
+                    which.push(None);
+                    continue;
+                };
+                match distinct.iter().position(|d| *d == q) {
+                    Some(i) => which.push(Some(i)),
+                    None if distinct.len() < MAX_SEMANTIC_QUERIES => {
+                        distinct.push(q);
+                        which.push(Some(distinct.len() - 1));
+                    }
+                    None => {
+                        capped = true;
+                        which.push(None);
+                    }
+                }
+            }
+            if capped {
+                warnings.push(format!(
+                    "embedding similarity used for the first {MAX_SEMANTIC_QUERIES} distinct clauses only"
+                ));
+            }
+            if !distinct.is_empty() {
+                match self.semantic_hits(&distinct) {
+                    Ok(hits) => {
+                        for (g, w) in group_hits.iter_mut().zip(&which) {
+                            if let Some(h) = w.and_then(|i| hits.get(i)) {
+                                g.clone_from(h);
+                            }
+                        }
+                    }
+                    Err(e) => warnings.push(format!(
+                        "embedding similarity unavailable ({e}); lexical candidates only"
+                    )),
+                }
+            }
+        }
+        let mut run = |cw: &[Word], sem: &[Hit], acc: &mut Vec<f32>| -> Option<ClauseOutcome> {
             let (q, free, negq) = self.query(cw);
-            if q.is_empty() {
+            if q.is_empty() && sem.is_empty() {
                 return None;
             }
-            let key = query_key(&q, &free, &negq);
+            let mut key = query_key(&q, &free, &negq);
+            for h in sem {
+                key.push(0x2000_0000 | h.0 as u32);
+            }
             cache
                 .entry(key)
                 .or_insert_with(|| {
@@ -1149,15 +1597,52 @@ impl IcdCoder {
                         &hint_nodes,
                         adjudicator,
                         &clause_text(cw, &chars),
+                        sem,
                         acc,
                     )
                 })
                 .clone()
         };
-        for (a, b) in groups {
-            let written = &words[a..b];
+        for ((a, b), sem) in groups.into_iter().zip(&group_hits) {
+            let history = personal_history_reading(&words[a..b]);
             let clause = words[a].clause;
-            let mut outcome = run(written, &mut acc);
+            // The clause was embedded as written: in the history reading only its hits on
+            // personal-history codes stand (not "DVT" -> I82.409).
+            let hist_sem: Vec<Hit> = if history.is_some() {
+                sem.iter()
+                    .copied()
+                    .filter(|h| {
+                        let code = &self.nodes[h.0].code;
+                        ["Z85", "Z86", "Z87"].iter().any(|p| code.starts_with(p))
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let (written, mut outcome, sem): (&[Word], _, &[Hit]) = match &history {
+                Some((hw, true)) => (hw, run(hw, &hist_sem, &mut acc), &hist_sem),
+                // Any other condition said to be history: the personal-history reading only
+                // when it lands on a personal-history code (Z85-Z87) that names the condition
+                // itself ("h/o DVT" Z86.718, "hx of colon polyps" Z86.010-), not on a catch-all
+                // that matched "personal history" alone ("h/o HTN" stays I10).
+                Some((hw, false)) => {
+                    let alt = run(hw, &hist_sem, &mut acc);
+                    let trigger = hw.last().map(|w| (w.start, w.end));
+                    let names_it = alt.as_ref().is_some_and(|o| {
+                        self.is_personal_history(o.0)
+                            && self
+                                .evidence(hw, o.0, &chars)
+                                .iter()
+                                .any(|e| Some((e.start, e.end)) != trigger)
+                    });
+                    if names_it {
+                        (hw, alt, &hist_sem)
+                    } else {
+                        (&words[a..b], run(&words[a..b], sem, &mut acc), sem)
+                    }
+                }
+                None => (&words[a..b], run(&words[a..b], sem, &mut acc), sem),
+            };
             // The clause read with HPO lay terms / abbreviations rewritten, when that codes better.
             let lay_words = if self.options.lay_terms {
                 self.lay.rewrite(written)
@@ -1166,7 +1651,7 @@ impl IcdCoder {
             };
             let mut lay_used = false;
             if let Some(lw) = &lay_words {
-                let alt = run(lw, &mut acc);
+                let alt = run(lw, sem, &mut acc);
                 let better = match (&alt, &outcome) {
                     (Some(x), Some(y)) => x.1 > y.1 + 1e-4,
                     (Some(_), None) => true,
@@ -1181,14 +1666,17 @@ impl IcdCoder {
                 (Some(lw), true) => lw,
                 _ => written,
             };
-            let Some((leaf, score, mut rationale, alts, extra)) = outcome else {
+            let Some((leaf, score, mut rationale, alts, extra, semantic_only)) = outcome else {
                 continue;
             };
             if lay_used {
                 rationale.push_str("; read with HPO lay terms");
             }
             let node = self.leaves[leaf].node;
-            let evidence = self.evidence(cw, leaf, &chars);
+            let mut evidence = self.evidence(cw, leaf, &chars);
+            if semantic_only && evidence.is_empty() {
+                evidence = clause_evidence(written, &chars);
+            }
             problems.push(Problem {
                 node,
                 score,
@@ -1245,7 +1733,7 @@ impl IcdCoder {
             let n = &self.nodes[p.node];
             if let Some(c) = codes.iter_mut().find(|c| c.code == n.code) {
                 c.evidence.extend(p.evidence);
-                c.score = c.score.max(p.score);
+                c.score = c.score.max(p.score.clamp(0.0, 1.0));
                 continue;
             }
             codes.push(CodeResult {
@@ -1348,11 +1836,23 @@ impl IcdCoder {
         hints: &[usize],
         adjudicator: Option<&dyn Adjudicator>,
         context: &str,
+        semantic: &[Hit],
         acc: &mut [f32],
     ) -> Option<ClauseOutcome> {
-        let scored = self.score_leaves(q, free, negq, hints, acc);
+        let mut scored = if q.is_empty() {
+            Vec::new()
+        } else {
+            self.score_leaves(q, free, negq, hints, acc)
+        };
+        if !semantic.is_empty() {
+            self.add_semantic(&mut scored, semantic);
+        }
         let best = scored.first()?;
-        if best.score < self.options.min_score || best.matched_weight < self.options.min_weight {
+        // Enough lexical support, or a code text close enough to the clause (the floor).
+        if best.score < self.options.min_score
+            || (best.matched_weight < self.options.min_weight
+                && best.sim < self.options.embed_floor)
+        {
             return None;
         }
         let scores: HashMap<usize, f32> = scored.iter().map(|s| (s.leaf, s.score)).collect();
@@ -1363,7 +1863,16 @@ impl IcdCoder {
             .find(|s| s.leaf == leaf)
             .map(|s| s.view.clone())
             .unwrap_or_default();
-        let rationale = format!("matched {view:?}; {walk_note}");
+        let chosen = scored.iter().find(|s| s.leaf == leaf);
+        let semantic_only = chosen.is_some_and(|s| !s.lexical);
+        let rationale = match chosen {
+            Some(s) if !s.lexical => format!("{view}; {walk_note}"),
+            Some(s) if s.sim > 0.0 => format!(
+                "matched {view:?}, embedding similarity {:.2}; {walk_note}",
+                s.sim
+            ),
+            _ => format!("matched {view:?}; {walk_note}"),
+        };
         let mut alts: Vec<(usize, f32)> = scored
             .iter()
             .filter(|s| s.leaf != leaf)
@@ -1390,7 +1899,7 @@ impl IcdCoder {
             }
         }
         alts.retain(|(l, _)| !extra.iter().any(|(e, _, _)| e == l));
-        Some((leaf, score, rationale, alts, extra))
+        Some((leaf, score, rationale, alts, extra, semantic_only))
     }
 
     fn additional_refs(&self, node: usize) -> Vec<String> {
@@ -1611,6 +2120,13 @@ impl IcdCoder {
             };
             let best_view = best_view.to_string();
             let mut score = view_score + l.bonus;
+            // A number of the text that the leaf's own title says ("stage 2" against the
+            // sibling's "unspecified stage"): numbers add no coverage, but they tell apart.
+            if q.iter()
+                .any(|(t, _)| self.is_number(*t) && says(&own.title_view, *t))
+            {
+                score += NUMBER_BONUS;
+            }
             if hints
                 .iter()
                 .any(|h| l.path.contains(h) || self.is_ancestor(*h, l.node))
@@ -1623,6 +2139,8 @@ impl IcdCoder {
                 matched_weight: matched,
                 prec,
                 view: best_view,
+                sim: 0.0,
+                lexical: true,
             });
         }
         for li in touched {
@@ -1636,6 +2154,13 @@ impl IcdCoder {
             )
         });
         out
+    }
+
+    /// Whether a leaf is a personal-history code (Z85-Z87: "Persons with potential health
+    /// hazards related to ... personal history").
+    fn is_personal_history(&self, leaf: usize) -> bool {
+        let code = &self.nodes[self.leaves[leaf].node].code;
+        ["Z85", "Z86", "Z87"].iter().any(|p| code.starts_with(p))
     }
 
     fn is_number(&self, t: u32) -> bool {
@@ -1938,6 +2463,66 @@ fn with_words<'a>(
         }
         out
     })
+}
+
+/// Words that name a malignancy in a clause.
+const MALIGNANCY: &[&str] = &["cancer", "carcinoma", "malignancy", "malignant", "tumor"];
+
+/// "hx of breast cancer", "h/o DVT", "history of colon polyps": the clause read with "personal
+/// history" (on the trigger's span, the last words) added, and whether it names a malignancy. A
+/// malignancy said to be history is always a personal-history code (Z85.-), not the active
+/// neoplasm; for other conditions the caller keeps the reading only when it lands on a
+/// personal-history code naming the condition. `None` when the clause has no history trigger.
+fn personal_history_reading(cw: &[Word]) -> Option<(Vec<Word>, bool)> {
+    let affirmed = |w: &&Word| w.status == Status::Affirmed;
+    let trigger = cw.iter().enumerate().find(|(i, w)| {
+        affirmed(w)
+            && (w.norm == "hx"
+                || (w.norm == "h" && cw.get(i + 1).is_some_and(|n| n.norm == "o"))
+                || (w.norm == "history"
+                    && !i
+                        .checked_sub(1)
+                        .and_then(|p| cw.get(p))
+                        .is_some_and(|p| p.norm == "family" || p.norm == "personal")))
+    })?;
+    let malignancy = cw
+        .iter()
+        .filter(affirmed)
+        .any(|w| MALIGNANCY.contains(&w.norm.as_str()));
+    let t = trigger.1;
+    let mut out: Vec<Word> = cw.to_vec();
+    for norm in ["personal", "history"] {
+        if norm == "history" && t.norm == "history" {
+            continue;
+        }
+        out.push(Word {
+            norm: norm.into(),
+            rewritten: true,
+            upper: false,
+            ..t.clone()
+        });
+    }
+    Some((out, malignancy))
+}
+
+/// The span of a clause's affirmed words (the evidence of a code found by embedding
+/// similarity, which matched the clause as a whole).
+fn clause_evidence(cw: &[Word], chars: &[char]) -> Vec<Evidence> {
+    let affirmed = || cw.iter().filter(|w| w.status == Status::Affirmed);
+    let (Some(s), Some(e)) = (
+        affirmed().map(|w| w.start).min(),
+        affirmed().map(|w| w.end).max(),
+    ) else {
+        return Vec::new();
+    };
+    match chars.get(s..e) {
+        Some(span) if s < e => vec![Evidence {
+            start: s,
+            end: e,
+            text: span.iter().collect(),
+        }],
+        _ => Vec::new(),
+    }
 }
 
 fn clause_text(cw: &[Word], chars: &[char]) -> String {

@@ -310,6 +310,20 @@ pub(crate) const LEXICON: &[(&str, &str, bool)] = &[
     ("RBBB", "right bundle branch block", false),
     ("AMS", "altered mental status", true),
     ("sided", "side", false),
+    // "Both" paired organs or limbs: the tabular says "bilateral" (ear and eye titles say only
+    // that: "Unspecified hearing loss, bilateral"; limb titles keep the part).
+    ("both ears", "bilateral", false),
+    ("both eyes", "bilateral", false),
+    ("both sides", "bilateral", false),
+    ("both knees", "bilateral knee", false),
+    ("both hips", "bilateral hip", false),
+    ("both shoulders", "bilateral shoulder", false),
+    ("both wrists", "bilateral wrist", false),
+    ("both hands", "bilateral hand", false),
+    ("both feet", "bilateral foot", false),
+    ("both ankles", "bilateral ankle", false),
+    ("both legs", "bilateral leg", false),
+    ("both arms", "bilateral arm", false),
 ];
 
 /// Words after which the laterality words are implied ("left knee" -> also "unilateral").

@@ -7,7 +7,10 @@
 //!   terms, a hierarchy walk (chapter, block, category, subcategory, leaf), tabular rules
 //!   (excludes1, code-first / use-additional notes, combination codes); HPO lay terms and
 //!   abbreviations as a second reading of each clause; the built index cached in a versioned
-//!   snapshot (`coding/icd10cm.bin` under the home, [`IcdCoder::load_cached`]).
+//!   snapshot (`coding/icd10cm.bin` under the home, [`IcdCoder::load_cached`]); optionally
+//!   embedding similarity of each clause to the code texts as a further candidate signal
+//!   ([`IcdCoder::attach_embedder`] with any [`TextEmbedder`]; vectors cached in
+//!   `coding/icd10cm.vec`).
 //! * [`AtcCoder`]: drug mentions (generic, brand, US/INN, salts, edit distance 1) to level-5
 //!   ATC codes, several codes of one substance ordered by the indication in the text.
 //! * [`eval`]: exact top-1, top-5 and category accuracy over `{"text","gold"}` JSONL cases.
@@ -15,6 +18,7 @@
 mod adjudicate;
 mod atc;
 mod context;
+mod embed;
 mod error;
 pub mod eval;
 mod icd;
@@ -25,6 +29,7 @@ mod snapshot;
 pub use adjudicate::{Adjudicator, Candidate, FixedChoice};
 pub use atc::{AtcCoder, AtcOptions};
 pub use context::{Status, Word, analyse, analyse_with};
+pub use embed::{TextEmbedder, VEC_FORMAT_VERSION, VEC_SNAPSHOT_PATH, VectorSource};
 pub use error::{CodingError, Result};
 pub use icd::{IcdCoder, IcdOptions, IndexSource};
 pub use lay::HPO_PATH;

@@ -64,6 +64,7 @@ const TRIGGERS: &[(&str, Kind)] = &[
     ("without", Kind::PreNeg),
     ("never", Kind::PreNeg),
     ("negative for", Kind::PreNeg),
+    ("neg for", Kind::PreNeg),
     ("free of", Kind::PreNeg),
     ("absence of", Kind::PreNeg),
     ("no evidence of", Kind::PreNeg),

@@ -254,6 +254,14 @@ const CASES: &[Case] = &[
     ),
     ("Presents without cough.", "cough", "HP:0012735", N, Pt, C),
     (
+        "ROS neg for vomiting or cough.",
+        "cough",
+        "HP:0012735",
+        N,
+        Pt,
+        C,
+    ),
+    (
         "Negative for pulmonary embolism.",
         "pulmonary embolism",
         "HP:0002204",

@@ -316,10 +316,9 @@ async fn routed(g: &Global, asker: &Asker, r: Route, text: &str) -> anyhow::Resu
             Ok(ExitCode::SUCCESS)
         }
         Route::Code => {
-            let home = g.home.clone();
+            let gc = g.clone();
             let coding = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-                let (coder, _) = clinrag_coding::IcdCoder::load_cached(&home)
-                    .context("loading the ICD-10-CM tabular (run `clinrag setup` first)")?;
+                let coder = crate::cmd::code::load_icd(&gc)?;
                 let mut coding = coder.code(&body);
                 clinrag_agents::code_check::final_check(&mut coding, &body, |c| {
                     coder.lookup(c).is_some_and(|(_, billable)| billable)

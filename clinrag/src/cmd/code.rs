@@ -10,7 +10,10 @@ use std::time::Instant;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clinrag_coding::{Adjudicator, AtcCoder, Candidate, Coding, IcdCoder, IndexSource, eval};
+use clinrag_coding::{
+    Adjudicator, AtcCoder, Candidate, Coding, IcdCoder, IndexSource, TextEmbedder, VectorSource,
+    eval,
+};
 use clinrag_llm_runtime::{ChatModel, Message, SamplingParams};
 
 /// Assign ICD-10-CM or ATC codes to clinical text.
@@ -56,8 +59,103 @@ pub struct CodeArgs {
     /// failing it are removed with a warning).
     #[arg(long)]
     pub agent: bool,
+    /// Build the embedding index of the ICD-10-CM code texts (`coding/icd10cm.vec`, from the
+    /// home's sentence embedder) if it is missing or stale, report it, and exit. Without it the
+    /// index is built on the first `code icd10cm` or `eval coding` that finds the model.
+    #[arg(long)]
+    pub build_index: bool,
     #[command(flatten)]
     pub llm: crate::cmd::chat::ModelArgs,
+}
+
+/// clinrag-retrieval's sentence embedder as the ICD-10-CM coder sees it.
+struct CoderEmbedder(Arc<dyn clinrag_retrieval::embed::Embedder>);
+
+impl TextEmbedder for CoderEmbedder {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn dim(&self) -> usize {
+        self.0.dim()
+    }
+
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>, String> {
+        self.0.embed(texts).map_err(|e| e.to_string())
+    }
+}
+
+/// Set (to anything) to code ICD-10-CM without the embedding-similarity candidates (ablation).
+const NO_EMBED_ENV: &str = "CODING_NO_EMBED";
+
+/// Attaches embedding similarity to the coder when the home has a sentence embedder; any
+/// failure leaves the lexical coder as it is (said in the log). Returns the source.
+fn attach_embedding(g: &crate::Global, coder: &mut IcdCoder) -> Option<VectorSource> {
+    let embedder = match crate::store::embedder(g) {
+        Ok(Some(e)) => e,
+        Ok(None) => {
+            tracing::info!("no sentence embedder in the home: lexical ICD-10-CM candidates only");
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "sentence embedder unusable: lexical ICD-10-CM candidates only");
+            return None;
+        }
+    };
+    if !g.path(clinrag_coding::VEC_SNAPSHOT_PATH).exists() {
+        tracing::warn!(
+            "building the ICD-10-CM embedding index (one-time: tens of thousands of code texts, minutes on a small CPU)"
+        );
+    }
+    let t = Instant::now();
+    match coder.attach_embedder(&g.home, Arc::new(CoderEmbedder(embedder))) {
+        Ok(source) => {
+            let ms = t.elapsed().as_millis() as u64;
+            match &source {
+                VectorSource::BuiltNotSaved(why) => tracing::warn!(
+                    %why, ms, rows = coder.embedding_rows(),
+                    "ICD-10-CM embedding index built but not written"
+                ),
+                s => tracing::info!(
+                    source = ?s, ms, rows = coder.embedding_rows(),
+                    "ICD-10-CM embedding index"
+                ),
+            }
+            Some(source)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "embedding similarity off");
+            None
+        }
+    }
+}
+
+/// The ICD-10-CM coder as every caller gets it (`code icd10cm`, `eval coding`, `serve`'s
+/// `/v1/code`, `ask`'s coding route): the cached snapshot of the tabular, plus embedding
+/// similarity when the home has a sentence embedder (unless `CODING_NO_EMBED` is set). A missing
+/// or broken embedder leaves the lexical coder, with a warning. Costly (the snapshot, the model
+/// and the code vectors): load it once per process and share it.
+pub(crate) fn load_icd(g: &crate::Global) -> anyhow::Result<IcdCoder> {
+    let embed = std::env::var_os(NO_EMBED_ENV).is_none();
+    if !embed {
+        tracing::info!("embedding similarity off ({NO_EMBED_ENV})");
+    }
+    load_icd_with(g, embed)
+}
+
+fn load_icd_with(g: &crate::Global, embed: bool) -> anyhow::Result<IcdCoder> {
+    let (mut coder, source) = IcdCoder::load_cached(&g.home)
+        .context("loading the ICD-10-CM tabular (run `clinrag setup` first)")?;
+    match source {
+        IndexSource::BuiltNotSaved(why) => {
+            tracing::warn!(%why, "coder index built but its snapshot was not written")
+        }
+        s => tracing::info!(source = ?s, "coder index"),
+    }
+    if embed {
+        attach_embedding(g, &mut coder);
+    }
+    Ok(coder)
 }
 
 /// Options of `clinrag eval coding`.
@@ -89,21 +187,21 @@ impl Coder {
     }
 
     fn load(g: &crate::Global, atc: bool) -> anyhow::Result<Self> {
+        let embed = std::env::var_os(NO_EMBED_ENV).is_none();
+        if !embed && !atc {
+            tracing::info!("embedding similarity off ({NO_EMBED_ENV})");
+        }
+        Self::load_with(g, atc, embed)
+    }
+
+    fn load_with(g: &crate::Global, atc: bool, embed: bool) -> anyhow::Result<Self> {
         let t = Instant::now();
         let c = if atc {
             Coder::Atc(Box::new(AtcCoder::load(&g.home).context(
                 "loading the ATC classification and drug names (run `clinrag setup` first)",
             )?))
         } else {
-            let (coder, source) = IcdCoder::load_cached(&g.home)
-                .context("loading the ICD-10-CM tabular (run `clinrag setup` first)")?;
-            match source {
-                IndexSource::BuiltNotSaved(why) => {
-                    tracing::warn!(%why, "coder index built but its snapshot was not written")
-                }
-                s => tracing::info!(source = ?s, "coder index"),
-            }
-            Coder::Icd(Box::new(coder))
+            Coder::Icd(Box::new(load_icd_with(g, embed)?))
         };
         tracing::info!(ms = t.elapsed().as_millis() as u64, "coder loaded");
         Ok(c)
@@ -237,6 +335,12 @@ fn run_blocking(
         System::Icd10cm(a) => (false, a),
         System::Atc(a) => (true, a),
     };
+    if a.build_index {
+        if atc {
+            anyhow::bail!("--build-index applies to icd10cm only");
+        }
+        return build_index(g);
+    }
     if a.batch.is_none() && a.text.is_none() && a.file.is_none() {
         anyhow::bail!("no text given: pass \"TEXT\", --file NOTE or --batch FILE.jsonl");
     }
@@ -268,6 +372,40 @@ fn run_blocking(
         println!("{}", serde_json::to_string(&coding)?);
     } else {
         print_human(&coding);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `clinrag code icd10cm --build-index`: builds or checks the embedding index and reports it.
+fn build_index(g: &crate::Global) -> anyhow::Result<ExitCode> {
+    let Coder::Icd(mut coder) = Coder::load_with(g, false, false)? else {
+        anyhow::bail!("the ICD-10-CM coder did not load");
+    };
+    let t = Instant::now();
+    let Some(source) = attach_embedding(g, &mut coder) else {
+        anyhow::bail!(
+            "no usable sentence embedder: install the model folder {} (run `clinrag setup`) or set CLINRAG_EMBED_BASE_URL; see the log (-v) for why",
+            g.path(crate::store::EMBED_MODEL_DIR).display()
+        );
+    };
+    let path = g.path(clinrag_coding::VEC_SNAPSHOT_PATH);
+    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    let v = serde_json::json!({
+        "path": path.display().to_string(),
+        "source": format!("{source:?}"),
+        "rows": coder.embedding_rows(),
+        "bytes": bytes,
+        "ms": t.elapsed().as_millis() as u64,
+    });
+    if g.json {
+        println!("{v}");
+    } else {
+        println!(
+            "{}: {} code texts, {bytes} bytes ({source:?}, {} ms)",
+            path.display(),
+            coder.embedding_rows(),
+            v["ms"]
+        );
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -363,6 +501,10 @@ fn eval_blocking(g: &crate::Global, args: EvalArgs) -> anyhow::Result<ExitCode> 
     let t = Instant::now();
     let mut coder = Coder::load(g, atc)?;
     let load_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let embedding_rows = match &coder {
+        Coder::Icd(c) => c.embedding_rows(),
+        Coder::Atc(_) => 0,
+    };
     let report = eval::evaluate(&cases, |text| coder_code(&mut coder, text));
     for (text, gold, pred) in report.misses.iter().take(args.show_misses) {
         eprintln!("miss: {text:?} gold {gold:?} got {pred:?}");
@@ -373,12 +515,16 @@ fn eval_blocking(g: &crate::Global, args: EvalArgs) -> anyhow::Result<ExitCode> 
         if let Some(o) = v.as_object_mut() {
             o.insert("system".into(), system.into());
             o.insert("load_ms".into(), load_ms.into());
+            o.insert("embedding_rows".into(), embedding_rows.into());
             o.insert("cases_file".into(), args.cases.display().to_string().into());
         }
         println!("{v}");
     } else {
         let s = &report.overall;
-        println!("{system}: {} cases, load {load_ms:.0} ms", s.n);
+        println!(
+            "{system}: {} cases, load {load_ms:.0} ms, embedding index {embedding_rows} code texts",
+            s.n
+        );
         println!(
             "  overall  top-1 {:.3}  top-5 {:.3}  category {:.3}  mean {:.2} ms  p50 {:.2} ms  p95 {:.2} ms",
             s.top1, s.top5, s.category, s.mean_ms, s.p50_ms, s.p95_ms

@@ -104,14 +104,14 @@ impl App {
     pub async fn icd(&self) -> ApiResult<Arc<IcdCoder>> {
         self.icd
             .get_or_try_init(|| async {
-                let home = self.g.home.clone();
+                let g = self.g.clone();
                 let t = Instant::now();
-                let c = tokio::task::spawn_blocking(move || IcdCoder::load(&home))
+                let c = tokio::task::spawn_blocking(move || crate::cmd::code::load_icd(&g))
                     .await
                     .map_err(ApiError::internal)?
                     .map_err(|e| {
                         ApiError::unavailable(format!(
-                            "the ICD-10-CM tabular cannot be loaded from the home folder: {e} (run `clinrag setup`)"
+                            "the ICD-10-CM tabular cannot be loaded from the home folder: {e:#}"
                         ))
                     })?;
                 self.metrics.stage("load_icd10cm", t.elapsed());
