@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Embedding throughput, candle BertEmbedder vs sentence-transformers (PyTorch CPU), same model,
+# Embedding throughput, clinrag's BertEmbedder (packed CPU encoder) vs candle's BertModel and
+# sentence-transformers (PyTorch CPU), same model,
 # same texts, same run: N chunks cut like ingest's chunker (sentences packed to <= 1000
 # characters) from the BioASQ corpus, i.e. the corpus' real chunk lengths.
 #
@@ -38,10 +39,10 @@ for line in open(corpus):
 PY
 export RAYON_NUM_THREADS=$threads
 target=${CARGO_TARGET_DIR:-target}
-# The dev profile builds dependencies (candle, tokenizers) at opt-level 2 (root Cargo.toml).
-cargo build --workspace --all-targets >&2
-for cfg in "32 0" "128 4096"; do
-  set -- $cfg
-  "$target/debug/examples/embed_bench" "$model" "$chunks" "$n" "$1" "$2"
-done
+cargo build --release -p clinrag-retrieval --example embed_bench >&2
+bench="$target/release/examples/embed_bench"
+# The embedder as clinrag uses it (packed encoder, default batching: 4,096 tokens, <= 256 texts).
+"$bench" "$model" "$chunks" "$n" 256 4096
+# Before: candle's general BertModel, length-sorted batches of 32 padded to their longest.
+CANDLE_BERT=1 "$bench" "$model" "$chunks" "$n" 32
 "$venv/bin/python" retrieval/tests/fixtures/st_bench.py "$model" "$chunks" "$n" 32 "$threads"

@@ -112,8 +112,12 @@ pub struct IngestReport {
     pub failures: Vec<Failure>,
     /// Documents re-indexed or purged by recovery at the start of the run.
     pub recovered: RecoveryReport,
-    /// Wall time in seconds.
+    /// Wall time in seconds (the keyword stage; [`IngestReport::derived`] comes after).
     pub seconds: f64,
+    /// What keeping the derived index (the vector index) in line with the catalog did after the
+    /// run, when there is one (e.g. "vectors (flat): 120 documents (210 chunks) embedded, ...").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub derived: Option<String>,
 }
 
 /// What recovery repaired.
@@ -207,15 +211,16 @@ impl Ingestor {
         self
     }
 
-    async fn sync_derived(&self) -> Result<()> {
-        if let Some(d) = &self.derived {
-            let summary = d
-                .sync(&self.catalog)
-                .await
-                .map_err(|e| Error::Worker(format!("derived index: {e}")))?;
-            tracing::info!("derived index: {summary}");
-        }
-        Ok(())
+    async fn sync_derived(&self) -> Result<Option<String>> {
+        let Some(d) = &self.derived else {
+            return Ok(None);
+        };
+        let summary = d
+            .sync(&self.catalog)
+            .await
+            .map_err(|e| Error::Worker(format!("derived index: {e}")))?;
+        tracing::info!("derived index: {summary}");
+        Ok(Some(summary))
     }
 
     /// Links concepts into every chunk with `annotator`.
@@ -360,8 +365,9 @@ impl Ingestor {
                 },
             )
             .await?;
-        self.sync_derived().await?;
-        Ok(st.report)
+        let mut report = st.report;
+        report.derived = self.sync_derived().await?;
+        Ok(report)
     }
 
     #[allow(clippy::too_many_arguments)]

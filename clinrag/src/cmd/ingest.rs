@@ -180,6 +180,9 @@ pub async fn run(g: &Global, args: Args) -> anyhow::Result<ExitCode> {
             t["chunks_per_s"].as_f64().unwrap_or(0.0),
             t["mb_per_s"].as_f64().unwrap_or(0.0),
         );
+        if let Some(d) = &report.derived {
+            eprintln!("{d}");
+        }
         if report.recovered.reindexed + report.recovered.purged > 0 {
             eprintln!(
                 "recovered an interrupted run: {} documents re-indexed, {} removals finished",
