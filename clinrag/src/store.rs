@@ -228,6 +228,7 @@ impl clinrag_ingest::DerivedIndex for VectorSync {
                 )
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
+            let cut_before = self.embedder.truncated();
             let r = sync_from_catalog(catalog, self.embedder.clone(), &mut *idx, 256, &|n, of| {
                 bar.set_length(of);
                 bar.set_position(n);
@@ -236,8 +237,17 @@ impl clinrag_ingest::DerivedIndex for VectorSync {
             .await
             .map_err(|e| e.to_string())?;
             bar.finish_and_clear();
+            let cut = self.embedder.truncated().saturating_sub(cut_before);
+            let cut_note = if cut > 0 {
+                tracing::warn!("{cut} chunks were longer than the embedding model's maximum");
+                format!(
+                    " ({cut} chunks longer than the embedding model's maximum input were embedded from their first tokens)"
+                )
+            } else {
+                String::new()
+            };
             Ok(format!(
-                "vectors ({kind}): {} documents ({} chunks) embedded, {} removed in {:.1} s",
+                "vectors ({kind}): {} documents ({} chunks) embedded, {} removed in {:.1} s{cut_note}",
                 r.embedded_documents, r.embedded_chunks, r.removed_documents, r.seconds,
             ))
         })

@@ -67,6 +67,11 @@ pub trait Embedder: Send + Sync {
     fn dim(&self) -> usize;
     /// One unit-length vector per text, in input order.
     fn embed(&self, texts: &[String]) -> EmbedResult<Vec<Vec<f32>>>;
+    /// Texts cut at the model's maximum length since the embedder was made (their first
+    /// tokens were embedded); 0 when the embedder does not cut or does not know.
+    fn truncated(&self) -> u64 {
+        0
+    }
 }
 
 /// Counters of a [`BertEmbedder`].
@@ -287,6 +292,10 @@ impl Embedder for BertEmbedder {
         }
         let rx = self.submit(texts.to_vec())?;
         rx.recv().map_err(|_| EmbedError::Stopped)?
+    }
+
+    fn truncated(&self) -> u64 {
+        self.counters.truncated.load(Ordering::Relaxed)
     }
 }
 

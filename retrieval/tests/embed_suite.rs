@@ -272,6 +272,11 @@ fn long_inputs_are_truncated_keeping_the_first_tokens() {
     let short = e.embed(&["heart failure".to_string()]).unwrap();
     assert!(close(&long[0], &short[0], 1e-5));
     assert_eq!(e.stats().truncated, 1);
+    assert_eq!(
+        Embedder::truncated(&e),
+        1,
+        "the trait reports the same count"
+    );
     // sentence_bert_config.json sets the default maximum.
     std::fs::write(
         dir.join("sentence_bert_config.json"),
