@@ -189,18 +189,8 @@ impl CodeVectors {
         if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
             return Err("not a code-vector index (bad magic)".into());
         }
-        let u32_at = |at: usize| {
-            bytes
-                .get(at..at + 4)
-                .and_then(|b| b.try_into().ok())
-                .map_or(0, u32::from_le_bytes)
-        };
-        let u64_at = |at: usize| {
-            bytes
-                .get(at..at + 8)
-                .and_then(|b| b.try_into().ok())
-                .map_or(0, u64::from_le_bytes)
-        };
+        let u32_at = |at| crate::snapshot::u32_at(bytes, at);
+        let u64_at = |at| crate::snapshot::u64_at(bytes, at);
         if u32_at(8) != VEC_FORMAT_VERSION {
             return Err("another format version".into());
         }

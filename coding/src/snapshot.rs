@@ -62,24 +62,31 @@ pub(crate) fn to_bytes(index: &IndexRef<'_>, key: u64) -> Result<Vec<u8>, Snapsh
     Ok(out)
 }
 
+/// The little-endian `u32` at byte `at` of a file header (0 past the end: the caller's length
+/// checks then refuse the file).
+pub(crate) fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    bytes
+        .get(at..at + 4)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u32::from_le_bytes)
+}
+
+/// The little-endian `u64` at byte `at`, as [`u32_at`].
+pub(crate) fn u64_at(bytes: &[u8], at: usize) -> u64 {
+    bytes
+        .get(at..at + 8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
 /// Decodes snapshot bytes made for `key`.
 pub(crate) fn from_bytes(bytes: &[u8], key: u64) -> Result<Index, SnapshotError> {
     let stale = |m: &str| Err(SnapshotError::Stale(m.to_string()));
     if bytes.len() < HEADER_LEN || &bytes[..8] != MAGIC {
         return stale("not a coder snapshot (bad magic)");
     }
-    let u32_at = |at: usize| {
-        bytes
-            .get(at..at + 4)
-            .and_then(|b| b.try_into().ok())
-            .map_or(0, u32::from_le_bytes)
-    };
-    let u64_at = |at: usize| {
-        bytes
-            .get(at..at + 8)
-            .and_then(|b| b.try_into().ok())
-            .map_or(0, u64::from_le_bytes)
-    };
+    let u32_at = |at| u32_at(bytes, at);
+    let u64_at = |at| u64_at(bytes, at);
     if u32_at(8) != FORMAT_VERSION {
         return stale("another snapshot format version");
     }
