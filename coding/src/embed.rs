@@ -5,7 +5,6 @@
 //! exact cosine scan, and its versioned snapshot `coding/icd10cm.vec` under the home (magic,
 //! format version, source key, CRC-32; written atomically, stale temporaries removed).
 
-use std::io::Write;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -238,33 +237,12 @@ impl CodeVectors {
     /// temporaries that killed writers left behind.
     pub(crate) fn write(&self, path: &Path, key: u64) -> std::result::Result<(), String> {
         let bytes = self.to_bytes(key)?;
-        let fail = |e: std::io::Error| format!("{}: {e}", path.display());
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(fail)?;
-        }
-        if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
-            clinrag_kg::snapshot::remove_stale_temporaries(
-                dir,
-                &format!("{}.tmp", name.to_string_lossy()),
-            );
-        }
-        let tmp = path.with_file_name(format!(
-            "{}.tmp{}",
-            path.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            std::process::id()
-        ));
-        let result = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        result.map_err(fail)
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        clinrag_kg::snapshot::write_atomic(path, &bytes, &format!("{name}.tmp"))
+            .map_err(|e| format!("{}: {e}", path.display()))
     }
 }
 

@@ -4,7 +4,6 @@
 //! The source key is a checksum of the source files and of the index-time word lists, so a
 //! new tabular, a new `hp.obo` or a changed scorer vocabulary rebuilds the index.
 
-use std::io::Write;
 use std::path::Path;
 
 use crate::icd::{Index, IndexRef};
@@ -113,24 +112,10 @@ pub(crate) fn read(path: &Path, key: u64) -> Result<Index, SnapshotError> {
 /// Writes the snapshot atomically (temporary file in the same folder, then rename).
 pub(crate) fn write(path: &Path, key: u64, index: &IndexRef<'_>) -> Result<(), SnapshotError> {
     let bytes = to_bytes(index, key)?;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    if let (Some(dir), Some(stem)) = (path.parent(), path.file_stem()) {
-        clinrag_kg::snapshot::remove_stale_temporaries(
-            dir,
-            &format!("{}.tmp", stem.to_string_lossy()),
-        );
-    }
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    Ok(result?)
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    clinrag_kg::snapshot::write_atomic(path, &bytes, &format!("{stem}.tmp"))?;
+    Ok(())
 }

@@ -898,24 +898,15 @@ impl Linker {
         out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
         out.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
         out.extend_from_slice(&payload);
-        let werr = |p: &Path, e| KgError::Write {
-            path: p.to_path_buf(),
-            source: e,
-        };
-        if let Some(dir) = cache.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| werr(dir, e))?;
-        }
-        let tmp = cache.with_extension(format!("tmp{}", std::process::id()));
-        if let (Some(dir), Some(stem)) = (cache.parent(), cache.file_stem()) {
-            crate::snapshot::remove_stale_temporaries(
-                dir,
-                &format!("{}.tmp", stem.to_string_lossy()),
-            );
-        }
-        std::fs::write(&tmp, &out).map_err(|e| werr(&tmp, e))?;
-        std::fs::rename(&tmp, cache).map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            werr(cache, e)
+        let stem = cache
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        crate::snapshot::write_atomic(cache, &out, &format!("{stem}.tmp")).map_err(|e| {
+            KgError::Write {
+                path: cache.to_path_buf(),
+                source: e,
+            }
         })
     }
 

@@ -2,7 +2,7 @@
 //! and CRC-32 header, postcard payload; written atomically (temporary file + rename).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use petgraph::graph::DiGraph;
 use serde::{Deserialize, Serialize};
@@ -106,33 +106,38 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ConceptGraph> {
 /// Writes the snapshot to `path` atomically (a temporary file in the same folder, then rename).
 pub fn save(g: &ConceptGraph, path: &Path) -> Result<()> {
     let bytes = to_bytes(g)?;
-    let write_err = |p: &Path, e| KgError::Write {
-        path: p.to_path_buf(),
-        source: e,
-    };
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir).map_err(|e| write_err(dir, e))?;
-    }
-    let mut tmp = PathBuf::from(path);
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "graph.bin".into());
-    tmp.set_file_name(format!(".{name}.tmp{}", std::process::id()));
-    if let Some(dir) = tmp.parent() {
-        remove_stale_temporaries(dir, &format!(".{name}.tmp"));
-    }
-    {
-        let mut f = std::fs::File::create(&tmp).map_err(|e| write_err(&tmp, e))?;
-        f.write_all(&bytes).map_err(|e| write_err(&tmp, e))?;
-        f.sync_all().map_err(|e| write_err(&tmp, e))?;
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        write_err(path, e)
+    write_atomic(path, &bytes, &format!(".{name}.tmp")).map_err(|e| KgError::Write {
+        path: path.to_path_buf(),
+        source: e,
     })
+}
+
+/// Replaces `path` with `bytes` so that a reader sees the old file or the new one, never a part:
+/// creates the folder, writes `<folder>/<tmp_prefix><pid>`, syncs it and renames it over `path`
+/// (removing it on failure). Temporaries of killed writers with the same prefix are removed
+/// first ([`remove_stale_temporaries`]). Used by every snapshot and cache writer.
+pub fn write_atomic(path: &Path, bytes: &[u8], tmp_prefix: &str) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    remove_stale_temporaries(dir, tmp_prefix);
+    let tmp = dir.join(format!("{tmp_prefix}{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
 }
 
 /// Removes the files named `PREFIX<pid>` in `dir` that writers killed before their rename left
