@@ -7,7 +7,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{bin, clinrag, corpus, embeddings_server, json};
+use common::{bin, clinrag, clinrag_embed, corpus, embeddings_server, json};
 use serde_json::Value;
 
 #[test]
@@ -219,17 +219,7 @@ fn ingest_embeds_by_default_so_search_is_hybrid() {
     let src = corpus(t.path(), 40);
     let base = embeddings_server();
     let run = |home: &std::path::Path, embed: bool, args: &[&str]| {
-        let mut c = Command::new(bin());
-        c.env("CLINRAG_HOME", home)
-            .env_remove("CLINRAG_DATABASE_URL")
-            .env_remove("CLINRAG_QDRANT_URL")
-            .env_remove("CLINRAG_EMBED_BASE_URL")
-            .env_remove("CLINRAG_EMBED_MODEL");
-        if embed {
-            c.env("CLINRAG_EMBED_BASE_URL", &base)
-                .env("CLINRAG_EMBED_MODEL", "hash-16");
-        }
-        c.args(args).output().unwrap()
+        clinrag_embed(home, embed.then_some((base.as_str(), "hash-16")), args)
     };
     let search = ["search", "--json", "--k", "3", "fever cough lobe 3"];
 

@@ -14,7 +14,8 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{
-    Rng, assert_consistent, bin, clinrag, copy_dir, corpus_range, embeddings_server, json,
+    Rng, assert_consistent, bin, clinrag, clinrag_embed, copy_dir, corpus_range, embeddings_server,
+    json,
 };
 use serde_json::Value;
 
@@ -313,21 +314,6 @@ fn read_only_home_refuses_writes_clearly_and_serves_reads() {
     let o = ingest(&home, &c);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_consistent(&home, 6_399, "after the killed ingest");
-}
-
-/// `clinrag` with the embeddings endpoint `base` and model `model` configured (none: `None`).
-fn clinrag_embed(home: &Path, embed: Option<(&str, &str)>, args: &[&str]) -> Output {
-    let mut c = Command::new(bin());
-    c.env("CLINRAG_HOME", home)
-        .env_remove("CLINRAG_DATABASE_URL")
-        .env_remove("CLINRAG_QDRANT_URL")
-        .env_remove("CLINRAG_EMBED_BASE_URL")
-        .env_remove("CLINRAG_EMBED_MODEL");
-    if let Some((base, model)) = embed {
-        c.env("CLINRAG_EMBED_BASE_URL", base)
-            .env("CLINRAG_EMBED_MODEL", model);
-    }
-    c.args(args).output().unwrap()
 }
 
 /// The flat index file: dimension, vectors and payloads (format of retrieval/src/vector.rs).

@@ -169,3 +169,18 @@ impl Rng {
         lo + self.next() % (hi - lo).max(1)
     }
 }
+
+/// `clinrag` with the embeddings endpoint `base` and model `model` configured (none: `None`).
+pub fn clinrag_embed(home: &Path, embed: Option<(&str, &str)>, args: &[&str]) -> Output {
+    let mut c = Command::new(bin());
+    c.env("CLINRAG_HOME", home)
+        .env_remove("CLINRAG_DATABASE_URL")
+        .env_remove("CLINRAG_QDRANT_URL")
+        .env_remove("CLINRAG_EMBED_BASE_URL")
+        .env_remove("CLINRAG_EMBED_MODEL");
+    if let Some((base, model)) = embed {
+        c.env("CLINRAG_EMBED_BASE_URL", base)
+            .env("CLINRAG_EMBED_MODEL", model);
+    }
+    c.args(args).output().unwrap()
+}
