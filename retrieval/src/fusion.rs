@@ -212,6 +212,12 @@ impl HybridSearcher {
         self.dense.is_some()
     }
 
+    /// The query embedder of the dense retriever, for callers that embed other text with the
+    /// same model (one model in memory per process).
+    pub fn embedder(&self) -> Option<Arc<dyn Embedder>> {
+        self.dense.as_ref().map(|(e, _)| e.clone())
+    }
+
     pub(crate) fn dense_search(
         &self,
         query: &str,

@@ -89,9 +89,18 @@ impl TextEmbedder for CoderEmbedder {
 const NO_EMBED_ENV: &str = "CODING_NO_EMBED";
 
 /// Attaches embedding similarity to the coder when the home has a sentence embedder; any
-/// failure leaves the lexical coder as it is (said in the log). Returns the source.
-fn attach_embedding(g: &crate::Global, coder: &mut IcdCoder) -> Option<VectorSource> {
-    let embedder = match crate::store::embedder(g) {
+/// failure leaves the lexical coder as it is (said in the log). `shared`: an embedder the
+/// process already holds (else the home's is loaded). Returns the source.
+fn attach_embedding(
+    g: &crate::Global,
+    coder: &mut IcdCoder,
+    shared: Option<Arc<dyn clinrag_retrieval::embed::Embedder>>,
+) -> Option<VectorSource> {
+    let found = match shared {
+        Some(e) => Ok(Some(e)),
+        None => crate::store::embedder(g),
+    };
+    let embedder = match found {
         Ok(Some(e)) => e,
         Ok(None) => {
             tracing::info!("no sentence embedder in the home: lexical ICD-10-CM candidates only");
@@ -136,14 +145,27 @@ fn attach_embedding(g: &crate::Global, coder: &mut IcdCoder) -> Option<VectorSou
 /// or broken embedder leaves the lexical coder, with a warning. Costly (the snapshot, the model
 /// and the code vectors): load it once per process and share it.
 pub(crate) fn load_icd(g: &crate::Global) -> anyhow::Result<IcdCoder> {
+    load_icd_sharing(g, None)
+}
+
+/// [`load_icd`] reusing `shared`, the sentence embedder the process already holds (`serve`'s
+/// searcher), instead of loading a second copy of the model.
+pub(crate) fn load_icd_sharing(
+    g: &crate::Global,
+    shared: Option<Arc<dyn clinrag_retrieval::embed::Embedder>>,
+) -> anyhow::Result<IcdCoder> {
     let embed = std::env::var_os(NO_EMBED_ENV).is_none();
     if !embed {
         tracing::info!("embedding similarity off ({NO_EMBED_ENV})");
     }
-    load_icd_with(g, embed)
+    load_icd_with(g, embed, shared)
 }
 
-fn load_icd_with(g: &crate::Global, embed: bool) -> anyhow::Result<IcdCoder> {
+fn load_icd_with(
+    g: &crate::Global,
+    embed: bool,
+    shared: Option<Arc<dyn clinrag_retrieval::embed::Embedder>>,
+) -> anyhow::Result<IcdCoder> {
     let (mut coder, source) = IcdCoder::load_cached(&g.home)
         .context("loading the ICD-10-CM tabular (run `clinrag setup` first)")?;
     match source {
@@ -153,7 +175,7 @@ fn load_icd_with(g: &crate::Global, embed: bool) -> anyhow::Result<IcdCoder> {
         s => tracing::info!(source = ?s, "coder index"),
     }
     if embed {
-        attach_embedding(g, &mut coder);
+        attach_embedding(g, &mut coder, shared);
     }
     Ok(coder)
 }
@@ -201,7 +223,7 @@ impl Coder {
                 "loading the ATC classification and drug names (run `clinrag setup` first)",
             )?))
         } else {
-            Coder::Icd(Box::new(load_icd_with(g, embed)?))
+            Coder::Icd(Box::new(load_icd_with(g, embed, None)?))
         };
         tracing::info!(ms = t.elapsed().as_millis() as u64, "coder loaded");
         Ok(c)
@@ -382,7 +404,7 @@ fn build_index(g: &crate::Global) -> anyhow::Result<ExitCode> {
         anyhow::bail!("the ICD-10-CM coder did not load");
     };
     let t = Instant::now();
-    let Some(source) = attach_embedding(g, &mut coder) else {
+    let Some(source) = attach_embedding(g, &mut coder, None) else {
         anyhow::bail!(
             "no usable sentence embedder: install the model folder {} (run `clinrag setup`) or set CLINRAG_EMBED_BASE_URL; see the log (-v) for why",
             g.path(crate::store::EMBED_MODEL_DIR).display()

@@ -106,14 +106,18 @@ impl App {
             .get_or_try_init(|| async {
                 let g = self.g.clone();
                 let t = Instant::now();
-                let c = tokio::task::spawn_blocking(move || crate::cmd::code::load_icd(&g))
-                    .await
-                    .map_err(ApiError::internal)?
-                    .map_err(|e| {
-                        ApiError::unavailable(format!(
-                            "the ICD-10-CM tabular cannot be loaded from the home folder: {e:#}"
-                        ))
-                    })?;
+                // The searcher's embedder: one copy of the model per server.
+                let shared = self.searcher.embedder();
+                let c = tokio::task::spawn_blocking(move || {
+                    crate::cmd::code::load_icd_sharing(&g, shared)
+                })
+                .await
+                .map_err(ApiError::internal)?
+                .map_err(|e| {
+                    ApiError::unavailable(format!(
+                        "the ICD-10-CM tabular cannot be loaded from the home folder: {e:#}"
+                    ))
+                })?;
                 self.metrics.stage("load_icd10cm", t.elapsed());
                 let mut c = c;
                 c.options.k = MAX_CODES;
