@@ -10,7 +10,7 @@ use clinrag_kg::drugs::{
 };
 use clinrag_kg::{Atc, Respelt, load_atc, normalize_term, tokenize};
 
-use crate::context::{Status, analyse};
+use crate::context::{Status, analyse_with};
 use crate::error::{CodingError, Result};
 use crate::{CodeResult, Coding, Evidence, cut_input};
 
@@ -632,7 +632,9 @@ impl AtcCoder {
         }
         let chars: Vec<char> = text.chars().collect();
         let toks = tokenize(&text);
-        let status: HashMap<usize, Status> = analyse(&text)
+        // Context only: the diagnosis lexicon's rewrites ("allergic to penicillin" -> "allergy
+        // status to penicillin") would hide the drug word's own status.
+        let status: HashMap<usize, Status> = analyse_with(&text, false)
             .into_iter()
             .filter(|w| !w.rewritten)
             .map(|w| (w.start, w.status))

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use clinrag_kg::{normalize_term, tokenize};
 
-use crate::lexicon::LEXICON;
+use crate::lexicon;
 
 /// The context of a word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -71,6 +71,7 @@ const NEG_PRE: &[&str] = &[
     "denying",
     "negative for",
     "without",
+    "w/o",
     "free of",
     "ruled out",
     "ruled out for",
@@ -132,6 +133,11 @@ const FAMILY: &[&str] = &[
     "parents",
     "runs in the family",
 ];
+/// Verbs after a relative that make the relative the informant ("mother reports ...").
+const INFORMANT_VERBS: &[&str] = &[
+    "says", "said", "states", "stated", "reports", "reported", "notes", "noted", "thinks",
+    "believes", "feels", "brought", "brings", "called", "calls",
+];
 const TERMINATORS: &[&str] = &[
     "but",
     "however",
@@ -158,14 +164,14 @@ fn patterns() -> &'static Patterns {
     static P: OnceLock<Patterns> = OnceLock::new();
     P.get_or_init(|| {
         let mut lexicon: HashMap<String, Vec<LexEntry>> = HashMap::new();
-        for (pat, rep, upper) in LEXICON {
+        for (pat, rep, upper) in lexicon::entries() {
             let p = words(pat);
             let r = words(rep);
             if let Some(first) = p.first() {
                 lexicon
                     .entry(first.clone())
                     .or_default()
-                    .push((p.clone(), r, *upper));
+                    .push((p.clone(), r, upper));
             }
         }
         for list in lexicon.values_mut() {
@@ -198,7 +204,16 @@ fn break_between(chars: &[char], from: usize, to: usize) -> Break {
             '.' => {
                 let digit_before = i > 0 && chars[i - 1].is_ascii_digit();
                 let digit_after = chars.get(i + 1).is_some_and(|c| c.is_ascii_digit());
-                if digit_before && digit_after {
+                // The period of a genus initial ("E. coli", "H. pylori", "S. aureus"): one
+                // letter before it, a lower-case word after it.
+                let initial = i > 0
+                    && chars[i - 1].is_alphabetic()
+                    && (i < 2 || !chars[i - 2].is_alphanumeric())
+                    && chars[i + 1..]
+                        .iter()
+                        .find(|c| !c.is_whitespace())
+                        .is_some_and(|c| c.is_lowercase());
+                if (digit_before && digit_after) || initial {
                     Break::None
                 } else {
                     Break::Sentence
@@ -413,6 +428,13 @@ fn mark_sentence(words: &mut [Word], p: &Patterns) {
             continue;
         }
         if let Some(pat) = p.family.iter().find(|pat| starts_with_at(words, i, pat)) {
+            // A relative telling the history ("mom says he has a stomach bug", "per mother")
+            // is the informant, not the one who has it.
+            let next = words.get(i + pat.len()).map(|w| w.norm.as_str());
+            let prev = i.checked_sub(1).map(|k| words[k].norm.as_str());
+            if next.is_some_and(|w| INFORMANT_VERBS.contains(&w)) || prev == Some("per") {
+                continue;
+            }
             for w in words.iter_mut().skip(i).take(pat.len()) {
                 w.status = Status::Trigger;
             }
@@ -574,7 +596,16 @@ mod tests {
                 "hepatitis",
                 Status::Affirmed,
             ),
-            ("strep (neg). Otitis media.", "strep", Status::Negated),
+            (
+                "strep (neg). Otitis media.",
+                "streptococcal",
+                Status::Negated,
+            ),
+            ("migraine w/o aura", "aura", Status::Negated),
+            ("mom says he has asthma", "asthma", Status::Affirmed),
+            ("per mother, fever since Monday", "fever", Status::Affirmed),
+            ("mother has asthma", "asthma", Status::Family),
+            ("migraine w/o aura", "migraine", Status::Affirmed),
             ("strep (neg). Otitis media.", "otitis", Status::Affirmed),
             ("Troponin negative, chest pain", "troponin", Status::Negated),
             ("Troponin negative, chest pain", "chest", Status::Affirmed),
@@ -615,5 +646,19 @@ mod tests {
         let five = ws.iter().find(|w| w.norm == "5").unwrap();
         assert_eq!(seven.sentence, five.sentence);
         assert_ne!(ws.last().unwrap().sentence, seven.sentence);
+    }
+
+    #[test]
+    fn genus_initials_do_not_split_sentences() {
+        let ws = analyse("Sepsis due to E. coli. No fever");
+        let sepsis = ws.iter().find(|w| w.norm == "sepsis").unwrap();
+        let coli = ws.iter().find(|w| w.norm == "coli").unwrap();
+        assert_eq!(
+            (sepsis.sentence, sepsis.clause),
+            (coli.sentence, coli.clause)
+        );
+        // A sentence that ends after a one-letter word still ends when the next starts upper case.
+        let ws = analyse("Hep B. Fever");
+        assert_ne!(ws.first().unwrap().sentence, ws.last().unwrap().sentence);
     }
 }

@@ -80,6 +80,18 @@ impl Default for IcdOptions {
 
 /// Ignored everywhere (function words and note filler).
 const STOP: &[&str] = &[
+    // Articles and prepositions of French and Spanish names ("Gilles de la Tourette", "La Crosse"),
+    // which would otherwise make a sentence in those languages look like those names.
+    "de",
+    "la",
+    "le",
+    "les",
+    "des",
+    "du",
+    "del",
+    "el",
+    "los",
+    "las",
     "of",
     "the",
     "a",
@@ -231,6 +243,34 @@ const WITHOUT_OF_GOES_ON: &[&str] = &[
     "diagnosis",
 ];
 
+/// Words that make a text a newborn's ("neonatal jaundice", "term infant with ..."), and the
+/// factor on perinatal codes' scores without one.
+const NEWBORN: &[&str] = &[
+    "newborn",
+    "neonate",
+    "neonatal",
+    "perinatal",
+    "infant",
+    "baby",
+    "birth",
+    "preterm",
+    "premature",
+    "prematurity",
+    "fetal",
+    "fetus",
+    "nicu",
+    "meconium",
+    "gestational",
+    "congenital",
+];
+const PERINATAL_DEMOTION: f32 = 0.8;
+
+/// Taken off a leaf that says no side when the text names one that a sibling says.
+const SIDE_MISSED: f32 = 0.1;
+
+/// An unsaid "chronic" costs at least this times an unsaid "acute" (see `score_leaves`).
+const ACUTE_DEFAULT: f32 = 1.05;
+
 /// Score added to a leaf whose own title says a number of the clause ("stage 2").
 const NUMBER_BONUS: f32 = 0.03;
 
@@ -293,6 +333,14 @@ fn query_key(q: &[(u32, f32)], free: &[u32], negq: &[(u32, f32)]) -> Vec<u32> {
         .collect()
 }
 
+/// Clauses of at most this many scored words get the stray-word reading; the score it must
+/// reach, the least share of the clause's word weight it keeps, and the discount on its scores
+/// (see `IcdCoder::without_stray_words`).
+const STRAY_MAX_WORDS: usize = 8;
+const STRAY_MIN_SCORE: f32 = 0.85;
+const STRAY_KEPT_SHARE: f32 = 0.3;
+const STRAY_DISCOUNT: f32 = 0.9;
+
 /// Words a body part implies in the tabular's wording ("wrist" -> "upper limb"): free tokens,
 /// so a title saying them costs nothing, but they add no coverage.
 const IMPLIED: &[(&str, &[&str])] = &[
@@ -326,7 +374,7 @@ fn index_config_text() -> String {
     .map(|t| t.norm)
     .collect();
     // Bump the leading tag when `view` or the leaf construction changes.
-    format!("index-8 {probe:?}{STOP:?}{WITHOUT_OF_GOES_ON:?}{NEUTRAL:?}{DEFAULTABLE:?}{SYNONYMS:?}")
+    format!("index-9 {probe:?}{STOP:?}{WITHOUT_OF_GOES_ON:?}{NEUTRAL:?}{DEFAULTABLE:?}{SYNONYMS:?}")
 }
 
 /// Query words and the title words that may stand for them (either counts as a match).
@@ -374,6 +422,68 @@ const SYNONYMS: &[(&str, &[&str])] = &[
     ("ulnar", &["ulna"]),
     ("clavicular", &["clavicle"]),
     ("pelvic", &["pelvis"]),
+    // Organs and regions: the noun and the adjective, both ways ("sacrum" / "sacral region").
+    ("sacrum", &["sacral"]),
+    ("sacral", &["sacrum"]),
+    ("spine", &["spinal"]),
+    ("spinal", &["spine"]),
+    ("vertebra", &["vertebral"]),
+    ("vertebral", &["vertebra"]),
+    ("skull", &["cranial"]),
+    ("cranial", &["skull"]),
+    ("abdomen", &["abdominal"]),
+    ("abdominal", &["abdomen"]),
+    ("mouth", &["oral"]),
+    ("oral", &["mouth"]),
+    ("larynx", &["laryngeal"]),
+    ("laryngeal", &["larynx"]),
+    ("rectum", &["rectal"]),
+    ("rectal", &["rectum"]),
+    ("anus", &["anal"]),
+    ("anal", &["anus"]),
+    ("esophagus", &["esophageal"]),
+    ("esophageal", &["esophagus"]),
+    ("pancreas", &["pancreatic"]),
+    ("pancreatic", &["pancreas"]),
+    ("spleen", &["splenic"]),
+    ("splenic", &["spleen"]),
+    ("skin", &["cutaneous"]),
+    ("cutaneous", &["skin"]),
+    ("breast", &["mammary"]),
+    ("mammary", &["breast"]),
+    ("ovary", &["ovarian"]),
+    ("ovarian", &["ovary"]),
+    ("uterus", &["uterine"]),
+    ("uterine", &["uterus"]),
+    ("testis", &["testicular"]),
+    ("testicular", &["testis"]),
+    ("prostate", &["prostatic"]),
+    ("prostatic", &["prostate"]),
+    ("penis", &["penile"]),
+    ("penile", &["penis"]),
+    ("vagina", &["vaginal"]),
+    ("vaginal", &["vagina"]),
+    ("vulva", &["vulvar"]),
+    ("vulvar", &["vulva"]),
+    ("urethra", &["urethral"]),
+    ("urethral", &["urethra"]),
+    ("ureter", &["ureteral"]),
+    ("ureteral", &["ureter"]),
+    ("artery", &["arterial"]),
+    ("arterial", &["artery"]),
+    ("duodenum", &["duodenal"]),
+    ("duodenal", &["duodenum"]),
+    ("colon", &["colonic"]),
+    ("colonic", &["colon"]),
+    ("pharynx", &["pharyngeal"]),
+    ("pharyngeal", &["pharynx"]),
+    ("testicle", &["testis", "testicular"]),
+    // The tabular names intracranial and other bleeds "hemorrhage" ("Traumatic subdural
+    // hemorrhage"); a clinician writes "hematoma" for the same.
+    ("hematoma", &["hemorrhage"]),
+    ("bleeding", &["hemorrhage"]),
+    ("bleed", &["hemorrhage"]),
+    ("hiatal", &["hiatus"]),
 ];
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -1314,11 +1424,24 @@ impl IcdCoder {
             for part in piece.split(',') {
                 // "without" (and "not") scope over their comma-separated part of the title.
                 let mut after_without = false;
-                let raw: Vec<&str> = part.split_whitespace().collect();
+                let mut raw: Vec<&str> = part.split_whitespace().collect();
+                // "Malignant neoplasm of liver, not specified as primary or secondary": like
+                // "unspecified as", the rest of the part says what the text does not say.
+                if let Some(k) = raw.windows(3).position(|w| {
+                    w[0].eq_ignore_ascii_case("not")
+                        && w[1].eq_ignore_ascii_case("specified")
+                        && w[2].eq_ignore_ascii_case("as")
+                }) {
+                    raw.truncate(k);
+                }
                 let mut side: Vec<Option<(usize, bool)>> = vec![None; raw.len()];
                 if !optional && !after_without {
                     for k in 1..raw.len().saturating_sub(1) {
+                        // "Acute and chronic respiratory failure" says both, not either.
+                        let both = raw[k - 1].eq_ignore_ascii_case("acute")
+                            && raw[k + 1].eq_ignore_ascii_case("chronic");
                         if raw[k].eq_ignore_ascii_case("and")
+                            && !both
                             && !raw[..k].iter().any(|w| w.eq_ignore_ascii_case("without"))
                         {
                             let g = v.any.len();
@@ -1329,15 +1452,16 @@ impl IcdCoder {
                     }
                 }
                 let mut after_unspecified = false;
-                // "unspecified as acute or chronic", "unspecified as to perforation": the title
-                // says the text is silent there, so those words are neither required nor
-                // credited (the "acute" and "chronic" siblings need the text to say them).
+                // "unspecified as acute or chronic", "unspecified as to perforation", "unspecified
+                // whether with hypoxia or hypercapnia": the title says the text is silent there,
+                // so those words are neither required nor credited (the "acute" and "chronic"
+                // siblings need the text to say them).
                 let mut unspecified_as = false;
                 let mut scope_first: Option<String> = None;
                 for (k, rw) in raw.iter().enumerate() {
                     for t in tokenize(rw) {
                         let w = t.norm.as_str();
-                        if w == "as" && after_unspecified {
+                        if (w == "as" || w == "whether") && after_unspecified {
                             unspecified_as = true;
                         }
                         if unspecified_as {
@@ -1521,7 +1645,8 @@ impl IcdCoder {
                 {
                     let (sp, sc) = (quick(p, &mut acc), quick(c, &mut acc));
                     let sm = quick((p.0, c.1), &mut acc);
-                    if sm > 0.0 && sm >= sp.max(sc) - 0.03 {
+                    let modifier = c.1 - c.0 <= 3 && sm >= sp.min(sc) - 0.03;
+                    if sm > 0.0 && (sm >= sp.max(sc) - 0.03 || modifier) {
                         Some((p.0, c.1))
                     } else {
                         groups.push(p);
@@ -1578,6 +1703,11 @@ impl IcdCoder {
                 }
             }
         }
+        // Perinatal codes (P00-P96) are for a newborn's record: without a word saying so, they
+        // yield to the other chapters' codes.
+        let newborn = words
+            .iter()
+            .any(|w| w.status == Status::Affirmed && NEWBORN.contains(&w.norm.as_str()));
         let mut run = |cw: &[Word], sem: &[Hit], acc: &mut Vec<f32>| -> Option<ClauseOutcome> {
             let (q, free, negq) = self.query(cw);
             if q.is_empty() && sem.is_empty() {
@@ -1598,6 +1728,7 @@ impl IcdCoder {
                         adjudicator,
                         &clause_text(cw, &chars),
                         sem,
+                        newborn,
                         acc,
                     )
                 })
@@ -1827,6 +1958,56 @@ impl IcdCoder {
         (q, free, negq)
     }
 
+    /// A clause whose words no code explains together ("syncope at church", "vomiting all
+    /// night"): words are dropped one at a time, each time the one whose absence lets the
+    /// clause match a code best, until a reading matches a code almost fully
+    /// ([`STRAY_MIN_SCORE`]) with enough weight and keeps enough of the clause
+    /// ([`STRAY_KEPT_SHARE`]). That reading is scored at a discount, so free text around a
+    /// condition does not hide it, while a sentence with nothing codable still yields nothing.
+    fn without_stray_words(
+        &self,
+        q: &[(u32, f32)],
+        free: &[u32],
+        negq: &[(u32, f32)],
+        hints: &[usize],
+        acc: &mut [f32],
+    ) -> Option<Vec<Scored>> {
+        if q.len() < 2 || q.len() > STRAY_MAX_WORDS {
+            return None;
+        }
+        let weight = |ws: &[(u32, f32)]| ws.iter().map(|(_, w)| w).sum::<f32>();
+        let floor = STRAY_KEPT_SHARE * weight(q);
+        let mut cur = q.to_vec();
+        while cur.len() > 1 {
+            let mut best: Option<(f32, usize, Vec<Scored>)> = None;
+            for i in 0..cur.len() {
+                let mut sub = cur.clone();
+                sub.remove(i);
+                let scored = self.score_leaves(&sub, free, negq, hints, acc);
+                let top = scored.first().map_or(0.0, |s| s.score);
+                if best.as_ref().is_none_or(|b| top > b.0) {
+                    best = Some((top, i, scored));
+                }
+            }
+            let (top, i, mut scored) = best?;
+            cur.remove(i);
+            if weight(&cur) < floor {
+                return None;
+            }
+            if top >= STRAY_MIN_SCORE
+                && scored
+                    .first()
+                    .is_some_and(|s| s.matched_weight >= self.options.min_weight)
+            {
+                for s in &mut scored {
+                    s.score *= STRAY_DISCOUNT;
+                }
+                return Some(scored);
+            }
+        }
+        None
+    }
+
     #[allow(clippy::type_complexity, clippy::too_many_arguments)]
     fn code_clause(
         &self,
@@ -1837,6 +2018,7 @@ impl IcdCoder {
         adjudicator: Option<&dyn Adjudicator>,
         context: &str,
         semantic: &[Hit],
+        newborn: bool,
         acc: &mut [f32],
     ) -> Option<ClauseOutcome> {
         let mut scored = if q.is_empty() {
@@ -1847,12 +2029,42 @@ impl IcdCoder {
         if !semantic.is_empty() {
             self.add_semantic(&mut scored, semantic);
         }
-        let best = scored.first()?;
         // Enough lexical support, or a code text close enough to the clause (the floor).
-        if best.score < self.options.min_score
-            || (best.matched_weight < self.options.min_weight
-                && best.sim < self.options.embed_floor)
+        let weak = |s: Option<&Scored>| {
+            s.is_none_or(|b| {
+                b.score < self.options.min_score
+                    || (b.matched_weight < self.options.min_weight
+                        && b.sim < self.options.embed_floor)
+            })
+        };
+        if weak(scored.first())
+            && let Some(mut rescored) = self.without_stray_words(q, free, negq, hints, acc)
         {
+            if !semantic.is_empty() {
+                self.add_semantic(&mut rescored, semantic);
+            }
+            scored = rescored;
+        }
+        if !newborn {
+            let mut demoted = false;
+            for sc in &mut scored {
+                if self.nodes[self.leaves[sc.leaf].node].code.starts_with('P') {
+                    sc.score *= PERINATAL_DEMOTION;
+                    demoted = true;
+                }
+            }
+            if demoted {
+                scored.sort_by(|a, b| {
+                    b.score.total_cmp(&a.score).then(
+                        self.nodes[self.leaves[a.leaf].node]
+                            .code
+                            .cmp(&self.nodes[self.leaves[b.leaf].node].code),
+                    )
+                });
+            }
+        }
+        let best = scored.first()?;
+        if weak(Some(best)) {
             return None;
         }
         let scores: HashMap<usize, f32> = scored.iter().map(|s| (s.leaf, s.score)).collect();
@@ -1938,6 +2150,28 @@ impl IcdCoder {
             .map(|(_, w)| w)
             .sum::<f32>()
             .max(1e-6);
+        // Text that says neither "acute" nor "chronic" reads as acute where the tabular has
+        // only those two (the index's default: "Thrombosis, vein, deep (acute)"), so an unsaid
+        // "chronic" costs a little more than an unsaid "acute" (it is the commoner word, so its
+        // idf alone would cost less).
+        // The sides the text names, and every side word of the tabular.
+        let lateral: Vec<u32> = ["left", "right", "bilateral", "unilateral"]
+            .iter()
+            .filter_map(|w| self.vocab.get(*w).copied())
+            .collect();
+        let sides: Vec<u32> = q
+            .iter()
+            .map(|(t, _)| *t)
+            .filter(|t| lateral.contains(t))
+            .collect();
+        let chronic = self.vocab.get("chronic").copied();
+        let chronic_cost = chronic.map_or(0.0, |c| {
+            let acute = self
+                .vocab
+                .get("acute")
+                .map_or(0.0, |a| self.idf[*a as usize]);
+            self.idf[c as usize].max(acute * ACUTE_DEFAULT)
+        });
         let mut touched: Vec<u32> = Vec::new();
         for &(t, w) in q {
             let posting = &self.postings[t as usize];
@@ -2081,7 +2315,12 @@ impl IcdCoder {
                     if !in_q(t) && !seen.contains(t) {
                         seen.push(*t);
                         let soft = self.soft.get(*t as usize).copied().unwrap_or(false);
-                        pen += self.idf[*t as usize] * if soft { 0.2 } else { 1.0 };
+                        let idf = if Some(*t) == chronic {
+                            chronic_cost
+                        } else {
+                            self.idf[*t as usize]
+                        };
+                        pen += idf * if soft { 0.2 } else { 1.0 };
                     }
                 }
                 for (a, b) in &v.any {
@@ -2120,6 +2359,20 @@ impl IcdCoder {
             };
             let best_view = best_view.to_string();
             let mut score = view_score + l.bonus;
+            // The text names a side and a sibling's title says it, but this leaf's does not
+            // ("Achilles tendinitis, unspecified leg" against "..., right leg" for "right"):
+            // the side is documented, so the unspecified-side leaf is not the code.
+            if !sides.is_empty()
+                && !sides.iter().any(|t| says(&own.title_view, *t))
+                && !lateral.iter().any(|t| says(&own.title_view, *t))
+                && own.parent.is_some_and(|p| {
+                    self.nodes[p].children.iter().any(|&c| {
+                        c != l.node && sides.iter().any(|t| says(&self.nodes[c].title_view, *t))
+                    })
+                })
+            {
+                score -= SIDE_MISSED;
+            }
             // A number of the text that the leaf's own title says ("stage 2" against the
             // sibling's "unspecified stage"): numbers add no coverage, but they tell apart.
             if q.iter()

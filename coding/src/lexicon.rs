@@ -190,13 +190,39 @@ pub(crate) const LEXICON: &[(&str, &str, bool)] = &[
     ("hypertriglyceridemia", "pure hyperglyceridemia", false),
     ("high triglycerides", "pure hyperglyceridemia", false),
     ("cancer", "malignant neoplasm", false),
+    // The tabular files the hiatus hernia under "Diaphragmatic hernia" (K44).
+    ("hiatal hernia", "diaphragmatic hernia", false),
+    ("hiatus hernia", "diaphragmatic hernia", false),
+    // "Carcinoma" alone is malignant: the tabular's "Carcinoma in situ" (D00-D09) needs the text
+    // to say "in situ", and the histologies its titles name keep their own words.
+    ("carcinoma", "malignant neoplasm", false),
+    ("adenocarcinoma", "malignant neoplasm", false),
+    ("carcinoma in situ", "carcinoma in situ", false),
+    ("basal cell carcinoma", "basal cell carcinoma", false),
+    ("squamous cell carcinoma", "squamous cell carcinoma", false),
+    ("merkel cell carcinoma", "merkel cell carcinoma", false),
+    ("hepatocellular carcinoma", "liver cell carcinoma", false),
+    (
+        "renal cell carcinoma",
+        "malignant neoplasm of kidney",
+        false,
+    ),
+    // Spread to a site: the tabular's "Secondary malignant neoplasm of" the site (C77-C79).
+    (
+        "metastatic carcinoma",
+        "secondary malignant neoplasm",
+        false,
+    ),
+    ("metastatic cancer", "secondary malignant neoplasm", false),
+    ("metastases", "secondary malignant neoplasm", false),
+    ("metastasis", "secondary malignant neoplasm", false),
+    ("mets", "secondary malignant neoplasm", false),
     (
         "community acquired pneumonia",
         "pneumonia unspecified organism",
         false,
     ),
     ("year old", "", false),
-    ("years old", "", false),
     ("y/o", "", false),
     ("c/o", "", false),
     ("s/p", "", false),
@@ -230,9 +256,7 @@ pub(crate) const LEXICON: &[(&str, &str, bool)] = &[
     ("ringworm", "dermatophytosis", false),
     ("hay fever", "allergic rhinitis due to pollen", false),
     ("kidney stone", "calculus of kidney", false),
-    ("kidney stones", "calculus of kidney", false),
     ("nephrolithiasis", "calculus of kidney", false),
-    ("gallstones", "calculus of gallbladder", false),
     ("gallstone", "calculus of gallbladder", false),
     ("cholelithiasis", "calculus of gallbladder", false),
     ("pinkeye", "conjunctivitis", false),
@@ -247,7 +271,6 @@ pub(crate) const LEXICON: &[(&str, &str, bool)] = &[
     ("sprained ankle", "sprain of ankle", false),
     ("twisted ankle", "sprain of ankle", false),
     ("bee sting", "toxic effect of venom of bees", false),
-    ("dog bite", "bitten by dog", false),
     ("pneumonia", "pneumonia unspecified organism", false),
     ("asthma", "asthma", false),
     ("asthma exacerbation", "asthma with exacerbation", false),
@@ -326,5 +349,130 @@ pub(crate) const LEXICON: &[(&str, &str, bool)] = &[
     ("both arms", "bilateral arm", false),
 ];
 
+/// Lay terms, one per line (`pattern<TAB>replacement`), kept as data so that clinicians and
+/// coders can extend them without touching code.
+const LAY_TERMS_TSV: &str = include_str!("../data/lay_terms.tsv");
+/// Chart abbreviations, same format; a third column `upper` means the pattern must be upper
+/// case in the text (for letters that are also an English word: "PE", "MS").
+const ABBREVIATIONS_TSV: &str = include_str!("../data/abbreviations.tsv");
+
+/// One lexicon line of a data file: (pattern, replacement, must be upper case), or why it is not.
+fn parse_line(line: &str) -> Result<Option<(&str, &str, bool)>, String> {
+    let line = line.trim_end_matches('\r');
+    if line.trim().is_empty() || line.starts_with('#') {
+        return Ok(None);
+    }
+    let cols: Vec<&str> = line.split('\t').map(str::trim).collect();
+    let upper = match cols.get(2).copied() {
+        None | Some("") => false,
+        Some("upper") => true,
+        Some(other) => return Err(format!("third column must be `upper`, found {other:?}")),
+    };
+    match cols.as_slice() {
+        [pat, rep, ..] if cols.len() <= 3 && !pat.is_empty() && !rep.is_empty() => {
+            Ok(Some((pat, rep, upper)))
+        }
+        _ => Err("expected `pattern<TAB>replacement[<TAB>upper]`".to_string()),
+    }
+}
+
+/// Environment variable naming a folder whose `lay_terms.tsv` and `abbreviations.tsv` replace the
+/// built-in copies, so the lexicon can be edited and re-evaluated without a rebuild.
+pub const LEXICON_DIR_ENV: &str = "CODING_LEXICON_DIR";
+
+/// The data files' texts: the built-in copies, or those of `CODING_LEXICON_DIR` (read once per
+/// process; an unreadable file is reported on stderr and the built-in copy is used).
+fn data_files() -> Vec<(&'static str, &'static str)> {
+    let builtin = [
+        ("lay_terms.tsv", LAY_TERMS_TSV),
+        ("abbreviations.tsv", ABBREVIATIONS_TSV),
+    ];
+    let Some(dir) = std::env::var_os(LEXICON_DIR_ENV) else {
+        return builtin.to_vec();
+    };
+    let dir = std::path::PathBuf::from(dir);
+    builtin
+        .into_iter()
+        .map(|(name, text)| {
+            let path = dir.join(name);
+            match std::fs::read_to_string(&path) {
+                // Read once per process for its whole life, so leaking keeps `&'static str`.
+                Ok(t) => (name, &*Box::leak(t.into_boxed_str())),
+                Err(e) => {
+                    eprintln!(
+                        "warning: {}: {e}; using the built-in {name}",
+                        path.display()
+                    );
+                    (name, text)
+                }
+            }
+        })
+        .collect()
+}
+
+/// Every lexicon entry: the built-in table, then the data files' lines. A malformed data line is
+/// skipped with a warning naming the file and line (a unit test keeps the shipped files free of
+/// them).
+pub(crate) fn entries() -> Vec<(&'static str, &'static str, bool)> {
+    let mut out: Vec<_> = LEXICON.to_vec();
+    for (name, text) in data_files() {
+        for (i, line) in text.lines().enumerate() {
+            match parse_line(line) {
+                Ok(Some(e)) => out.push(e),
+                Ok(None) => {}
+                Err(e) => eprintln!("warning: {name}:{}: {e}; line skipped", i + 1),
+            }
+        }
+    }
+    out
+}
+
 /// Words after which the laterality words are implied ("left knee" -> also "unilateral").
 pub(crate) const LATERAL: &[&str] = &["left", "right"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn data_files_parse_and_patterns_are_unique() {
+        for (name, file) in [
+            ("lay_terms.tsv", LAY_TERMS_TSV),
+            ("abbreviations.tsv", ABBREVIATIONS_TSV),
+        ] {
+            for (i, line) in file.lines().enumerate() {
+                if let Err(e) = parse_line(line) {
+                    panic!("coding/data/{name}:{}: {e}", i + 1);
+                }
+            }
+        }
+        let mut seen: HashMap<(String, bool), &str> = HashMap::new();
+        let mut twice = Vec::new();
+        for (pat, rep, upper) in entries() {
+            let key = (clinrag_kg::normalize_term(pat), upper);
+            if let Some(prev) = seen.insert(key, rep) {
+                twice.push(format!("{pat:?} ({prev:?} and {rep:?})"));
+            }
+        }
+        assert!(twice.is_empty(), "patterns listed twice: {twice:#?}");
+    }
+
+    #[test]
+    fn malformed_lines_are_refused() {
+        assert_eq!(parse_line("# note"), Ok(None));
+        assert_eq!(parse_line("   "), Ok(None));
+        assert_eq!(
+            parse_line("pink eye\tconjunctivitis"),
+            Ok(Some(("pink eye", "conjunctivitis", false)))
+        );
+        assert_eq!(
+            parse_line("PE\tpulmonary embolism\tupper"),
+            Ok(Some(("PE", "pulmonary embolism", true)))
+        );
+        assert!(parse_line("pink eye").is_err());
+        assert!(parse_line("pink eye\t").is_err());
+        assert!(parse_line("a\tb\tlower").is_err());
+        assert!(parse_line("a\tb\tupper\textra").is_err());
+    }
+}

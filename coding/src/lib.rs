@@ -33,6 +33,7 @@ pub use embed::{TextEmbedder, VEC_FORMAT_VERSION, VEC_SNAPSHOT_PATH, VectorSourc
 pub use error::{CodingError, Result};
 pub use icd::{IcdCoder, IcdOptions, IndexSource};
 pub use lay::HPO_PATH;
+pub use lexicon::LEXICON_DIR_ENV;
 pub use snapshot::{FORMAT_VERSION as SNAPSHOT_FORMAT_VERSION, ICD_SNAPSHOT_PATH};
 
 use serde::{Deserialize, Serialize};
