@@ -133,6 +133,16 @@ const FAMILY: &[&str] = &[
     "parents",
     "runs in the family",
 ];
+/// Verbs that turn from what a patient has to what brings them in: they end a clause.
+const PRESENTING: &[&str] = &[
+    "presents",
+    "presenting",
+    "presented",
+    "complains",
+    "complaining",
+    "admitted",
+];
+
 /// Verbs after a relative that make the relative the informant ("mother reports ...").
 const INFORMANT_VERBS: &[&str] = &[
     "says", "said", "states", "stated", "reports", "reported", "notes", "noted", "thinks",
@@ -342,6 +352,7 @@ pub fn analyse_with(text: &str, lexicon: bool) -> Vec<Word> {
     }
     // Sentences and clauses; "and", "or", "plus" also end a clause.
     let (mut sentence, mut clause) = (0u32, 0u32);
+    let mut turns = Vec::new();
     for (k, w) in out.iter_mut().enumerate() {
         match out_breaks[k] {
             Break::Sentence if k > 0 => {
@@ -354,10 +365,25 @@ pub fn analyse_with(text: &str, lexicon: bool) -> Vec<Word> {
         if !w.rewritten && matches!(w.norm.as_str(), "and" | "or" | "plus" | "also") {
             clause += 1;
         }
+        // So do the verbs that turn from the history to the complaint ("T2DM presents with
+        // chest pain"); they are no words of either condition.
+        let surface: String = chars[w.start..w.end]
+            .iter()
+            .collect::<String>()
+            .to_lowercase();
+        if !w.rewritten && PRESENTING.contains(&surface.as_str()) {
+            clause += 1;
+            turns.push(k);
+        }
         w.sentence = sentence;
         w.clause = clause;
     }
     mark_context(&mut out, p);
+    for k in turns {
+        if out[k].status == Status::Affirmed {
+            out[k].status = Status::Trigger;
+        }
+    }
     mark_negative_marks(&mut out, &negative_marks(&chars));
     out
 }
@@ -660,5 +686,21 @@ mod tests {
         // A sentence that ends after a one-letter word still ends when the next starts upper case.
         let ws = analyse("Hep B. Fever");
         assert_ne!(ws.first().unwrap().sentence, ws.last().unwrap().sentence);
+    }
+
+    #[test]
+    fn presenting_verbs_end_the_history_clause() {
+        let ws = analyse("T2DM presents with chest pain");
+        let dm = ws.iter().find(|w| w.norm == "mellitus").unwrap();
+        let chest = ws.iter().find(|w| w.norm == "chest").unwrap();
+        assert_ne!(dm.clause, chest.clause);
+        let verb = ws.iter().find(|w| w.norm == "present").unwrap();
+        assert_eq!(verb.status, Status::Trigger);
+        // "present" as an adjective is a word like any other.
+        let ws = analyse("pain present in the left knee");
+        assert!(
+            ws.iter()
+                .all(|w| w.clause == 0 && w.status == Status::Affirmed)
+        );
     }
 }

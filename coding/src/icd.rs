@@ -265,8 +265,16 @@ const NEWBORN: &[&str] = &[
 ];
 const PERINATAL_DEMOTION: f32 = 0.8;
 
+/// "Hepatitis A", "vitamin A", "influenza A", "group A": the letter is a type, not an
+/// article, in titles and text alike.
+fn is_designator(prev: Option<&str>, w: &str) -> bool {
+    w == "a"
+        && prev
+            .is_some_and(|p| matches!(p, "hepatitis" | "vitamin" | "influenza" | "group" | "type"))
+}
+
 /// Taken off a leaf that says no side when the text names one that a sibling says.
-const SIDE_MISSED: f32 = 0.1;
+const SIDE_MISSED: f32 = 0.2;
 
 /// An unsaid "chronic" costs at least this times an unsaid "acute" (see `score_leaves`).
 const ACUTE_DEFAULT: f32 = 1.05;
@@ -374,7 +382,9 @@ fn index_config_text() -> String {
     .map(|t| t.norm)
     .collect();
     // Bump the leading tag when `view` or the leaf construction changes.
-    format!("index-9 {probe:?}{STOP:?}{WITHOUT_OF_GOES_ON:?}{NEUTRAL:?}{DEFAULTABLE:?}{SYNONYMS:?}")
+    format!(
+        "index-10 {probe:?}{STOP:?}{WITHOUT_OF_GOES_ON:?}{NEUTRAL:?}{DEFAULTABLE:?}{SYNONYMS:?}"
+    )
 }
 
 /// Query words and the title words that may stand for them (either counts as a match).
@@ -1458,6 +1468,7 @@ impl IcdCoder {
                 // siblings need the text to say them).
                 let mut unspecified_as = false;
                 let mut scope_first: Option<String> = None;
+                let mut prev_word: Option<String> = None;
                 for (k, rw) in raw.iter().enumerate() {
                     for t in tokenize(rw) {
                         let w = t.norm.as_str();
@@ -1485,7 +1496,9 @@ impl IcdCoder {
                         {
                             after_without = false;
                         }
-                        if self.stop.contains(w) {
+                        let designator = is_designator(prev_word.as_deref(), w);
+                        prev_word = Some(w.to_string());
+                        if self.stop.contains(w) && !designator {
                             continue;
                         }
                         if after_without && scope_first.is_none() {
@@ -1925,9 +1938,13 @@ impl IcdCoder {
                 negq.push((id, self.idf[id as usize]));
             }
         }
-        for w in cw.iter().filter(|w| w.status == Status::Affirmed) {
+        for (i, w) in cw.iter().enumerate() {
+            if w.status != Status::Affirmed {
+                continue;
+            }
             let s = w.norm.as_str();
-            if self.stop.contains(s) || self.neutral.contains(s) {
+            let prev = i.checked_sub(1).map(|k| cw[k].norm.as_str());
+            if (self.stop.contains(s) && !is_designator(prev, s)) || self.neutral.contains(s) {
                 continue;
             }
             if let Some((_, implied)) = IMPLIED.iter().find(|(k, _)| *k == s) {

@@ -85,6 +85,18 @@ pub(crate) const LEXICON: &[(&str, &str, bool)] = &[
     ("HTN", "hypertension", false),
     ("high blood pressure", "hypertension", false),
     ("elevated blood pressure", "hypertension", false),
+    // A reading is not a diagnosis: "Elevated blood-pressure reading, without diagnosis of
+    // hypertension" (R03.0).
+    (
+        "elevated blood pressure reading",
+        "elevated blood pressure reading",
+        false,
+    ),
+    (
+        "elevated BP reading",
+        "elevated blood pressure reading",
+        false,
+    ),
     ("HLD", "hyperlipidemia", false),
     ("high cholesterol", "hypercholesterolemia", false),
     ("elevated cholesterol", "hypercholesterolemia", false),

@@ -272,8 +272,9 @@ fn dev_set_icd10cm_full_data() {
         "ICD-10-CM dev top-5 {:.3} below 0.95",
         r.overall.top5
     );
-    // The held-out sets: their phrases are in no lexicon, looser floors (`test` and `test2` misses
-    // were read while fixing the scorer; `test3` was written after and left untouched).
+    // The earlier held-out sets, looser floors. All of them have been seen by now: their misses
+    // were read while fixing the scorer, and the round-6 lexicon files cover some of their
+    // phrases, so these floors are regression guards, not estimates.
     for (file, floor) in [
         // Round 3 development cases (error classes: subsequent MI, ancestor inclusion terms,
         // "without ... of <site>", postprocedural, abbreviations): tuned on.
@@ -730,8 +731,8 @@ fn unspecified_as_acute_or_chronic_is_the_default() {
     }
 }
 
-/// Verbatim categories of the CDC FY2026 tabular (C22, C61, C78, C80, D07, I51, I62, I82, J96,
-/// K85, K86, L50, L89, P10, R11, R55, S32) for the round-6 rules.
+/// Verbatim categories of the CDC FY2026 tabular (B15, B17, C22, C34, C61, C78, C80, D07, I51,
+/// I62, I82, J96, K85, K86, L50, L89, M76, P10, R03, R11, R55, S32) for the round-6 rules.
 fn icd_round6() -> IcdCoder {
     let tab = clinrag_kg::load_icd10cm(&fixture("tabular_round6.xml"), None).unwrap();
     IcdCoder::new(&tab)
@@ -826,4 +827,44 @@ fn perinatal_codes_need_a_newborn() {
         .as_deref(),
         Some("P10.0")
     );
+}
+
+#[test]
+fn a_named_side_beats_the_unspecified_side() {
+    let coder = icd_round6();
+    for (text, want) in [
+        ("achilles tendinitis, right", "M76.61"),
+        ("tendinitis, achilles, right", "M76.61"),
+        ("left achilles tendinitis", "M76.62"),
+        ("achilles tendinitis", "M76.60"),
+        ("right upper lobe lung cancer", "C34.11"),
+        ("upper lobe lung cancer", "C34.10"),
+    ] {
+        assert_eq!(top(&coder, text).as_deref(), Some(want), "{text}");
+    }
+}
+
+#[test]
+fn letters_after_hepatitis_are_types() {
+    let coder = icd_round6();
+    for (text, want) in [
+        ("hepatitis A", "B15.9"),
+        ("acute hepatitis a", "B15.9"),
+        ("acute viral hepatitis", "B17.9"),
+    ] {
+        assert_eq!(top(&coder, text).as_deref(), Some(want), "{text}");
+    }
+}
+
+#[test]
+fn readings_and_foreign_articles() {
+    let coder = icd_round6();
+    assert_eq!(
+        top(&coder, "elevated blood pressure reading").as_deref(),
+        Some("R03.0")
+    );
+    // "de la" is no name here (Gilles de la Tourette is not in this fixture, but the words
+    // would still have matched any title with "de" or "la").
+    let c = coder.code("Le patient a de la fièvre");
+    assert!(c.codes.is_empty(), "{:?}", codes(&c));
 }
