@@ -133,6 +133,11 @@ const FAMILY: &[&str] = &[
     "parents",
     "runs in the family",
 ];
+/// Words skipped between the words of a lexicon pattern.
+pub(crate) const LEXICON_SKIPPABLE: &[&str] = &[
+    "the", "a", "an", "my", "his", "hi", "her", "their", "your", "our", "its",
+];
+
 /// Verbs that turn from what a patient has to what brings them in: they end a clause.
 const PRESENTING: &[&str] = &[
     "presents",
@@ -175,7 +180,13 @@ fn patterns() -> &'static Patterns {
     P.get_or_init(|| {
         let mut lexicon: HashMap<String, Vec<LexEntry>> = HashMap::new();
         for (pat, rep, upper) in lexicon::entries() {
-            let p = words(pat);
+            // Skippable words inside a pattern are skipped in the text anyway.
+            let p: Vec<String> = words(pat)
+                .into_iter()
+                .enumerate()
+                .filter(|(k, w)| *k == 0 || !LEXICON_SKIPPABLE.contains(&w.as_str()))
+                .map(|(_, w)| w)
+                .collect();
             let r = words(rep);
             if let Some(first) = p.first() {
                 lexicon
@@ -273,16 +284,31 @@ pub fn analyse_with(text: &str, lexicon: bool) -> Vec<Word> {
         let mut done = false;
         if let Some(list) = p.lexicon.get(&toks[i].norm).filter(|_| lexicon) {
             for (pat, rep, upper) in list {
-                let n = pat.len();
-                if i + n > toks.len() {
-                    continue;
+                // Articles and possessives between pattern words are skipped ("ringing in my
+                // ears" is "ringing in ears"), never before the first one.
+                let mut j = i;
+                let mut ok = true;
+                for (k, pw) in pat.iter().enumerate() {
+                    while k > 0
+                        && j < toks.len()
+                        && toks[j].norm != *pw
+                        && LEXICON_SKIPPABLE.contains(&toks[j].norm.as_str())
+                        && breaks[j] == Break::None
+                    {
+                        j += 1;
+                    }
+                    let matched = toks.get(j).is_some_and(|t| {
+                        t.norm == *pw
+                            && (!*upper || t.upper)
+                            && (k == 0 || breaks[j] == Break::None)
+                    });
+                    if !matched {
+                        ok = false;
+                        break;
+                    }
+                    j += 1;
                 }
-                let ok = (0..n).all(|k| {
-                    let t = &toks[i + k];
-                    t.norm == pat[k]
-                        && (!*upper || t.upper)
-                        && (k == 0 || breaks[i + k] == Break::None)
-                });
+                let n = j - i;
                 if ok {
                     let (s, e) = (toks[i].start, toks[i + n - 1].end);
                     if rep.is_empty() {
@@ -702,5 +728,24 @@ mod tests {
             ws.iter()
                 .all(|w| w.clause == 0 && w.status == Status::Affirmed)
         );
+    }
+
+    #[test]
+    fn articles_and_possessives_inside_lexicon_patterns_are_skipped() {
+        // "blood clot in the lung" is in the lay-term file.
+        for text in [
+            "blood clot in the lung",
+            "blood clot in his lung",
+            "blood clot in lung",
+        ] {
+            let ws = analyse(text);
+            let norms: Vec<&str> = ws.iter().map(|w| w.norm.as_str()).collect();
+            assert_eq!(norms, ["pulmonary", "embolism"], "{text}");
+            assert_eq!(
+                (ws[0].start, ws[0].end),
+                (0, text.chars().count()),
+                "{text}"
+            );
+        }
     }
 }

@@ -462,7 +462,15 @@ mod tests {
         let mut seen: HashMap<(String, bool), &str> = HashMap::new();
         let mut twice = Vec::new();
         for (pat, rep, upper) in entries() {
-            let key = (clinrag_kg::normalize_term(pat), upper);
+            // As the matcher sees it: skippable words after the first do not count.
+            let norm = clinrag_kg::normalize_term(pat);
+            let words: Vec<&str> = norm
+                .split_whitespace()
+                .enumerate()
+                .filter(|(k, w)| *k == 0 || !crate::context::LEXICON_SKIPPABLE.contains(w))
+                .map(|(_, w)| w)
+                .collect();
+            let key = (words.join(" "), upper);
             if let Some(prev) = seen.insert(key, rep) {
                 twice.push(format!("{pat:?} ({prev:?} and {rep:?})"));
             }
