@@ -218,12 +218,22 @@ const NEUTRAL: &[&str] = &[
     "uncomplicated",
     "nos",
     "region",
+    // The defaults a text leaves unsaid (guidelines I.C.19.e.5 and I.C.19.c.1): intent unknown
+    // is accidental, a fracture not said to be nondisplaced is displaced.
+    "accidental",
+    "unintentional",
+    "displaced",
 ];
 
 /// "nonrheumatic", "nontraumatic", "noninfective": a title word saying what the condition is
 /// not; text that does not mention it is consistent with it, so it costs a fifth of its idf.
 fn is_negative_qualifier(w: &str) -> bool {
-    w.len() >= 7 && w.starts_with("non") && w.bytes().all(|b| b.is_ascii_alphabetic())
+    w.len() >= 7
+        && w.starts_with("non")
+        && w.bytes().all(|b| b.is_ascii_alphabetic())
+        // Not the marked side of a default pair: a fracture not said to be nondisplaced is
+        // displaced.
+        && !UNSAID_DEFAULTS.iter().any(|(m, _)| *m == w)
 }
 
 /// First words of a "without" phrase whose scope goes on past "of" ("without mention of
@@ -276,8 +286,16 @@ fn is_designator(prev: Option<&str>, w: &str) -> bool {
 /// Taken off a leaf that says no side when the text names one that a sibling says.
 const SIDE_MISSED: f32 = 0.2;
 
-/// An unsaid "chronic" costs at least this times an unsaid "acute" (see `score_leaves`).
-const ACUTE_DEFAULT: f32 = 1.05;
+/// Pairs (marked, default) of title words where text that says neither reads as the default,
+/// so an unsaid marked word costs at least `UNSAID_DEFAULT_MARGIN` times an unsaid default:
+/// acuity (the index's "Thrombosis, vein, deep (acute)"), intent (guidelines I.C.19.e.5: intent
+/// unknown is accidental), displacement (I.C.19.c.1: not said is displaced).
+const UNSAID_DEFAULTS: &[(&str, &str)] = &[
+    ("chronic", "acute"),
+    ("undetermined", "accidental"),
+    ("nondisplaced", "displaced"),
+];
+const UNSAID_DEFAULT_MARGIN: f32 = 1.05;
 
 /// Score added to a leaf whose own title says a number of the clause ("stage 2").
 const NUMBER_BONUS: f32 = 0.03;
@@ -2167,10 +2185,9 @@ impl IcdCoder {
             .map(|(_, w)| w)
             .sum::<f32>()
             .max(1e-6);
-        // Text that says neither "acute" nor "chronic" reads as acute where the tabular has
-        // only those two (the index's default: "Thrombosis, vein, deep (acute)"), so an unsaid
-        // "chronic" costs a little more than an unsaid "acute" (it is the commoner word, so its
-        // idf alone would cost less).
+        // Title words the text must say, not the default it leaves out: an unsaid "chronic"
+        // costs a little more than an unsaid "acute" (see `UNSAID_DEFAULTS`), whatever their
+        // idfs.
         // The sides the text names, and every side word of the tabular.
         let lateral: Vec<u32> = ["left", "right", "bilateral", "unilateral"]
             .iter()
@@ -2181,14 +2198,17 @@ impl IcdCoder {
             .map(|(t, _)| *t)
             .filter(|t| lateral.contains(t))
             .collect();
-        let chronic = self.vocab.get("chronic").copied();
-        let chronic_cost = chronic.map_or(0.0, |c| {
-            let acute = self
-                .vocab
-                .get("acute")
-                .map_or(0.0, |a| self.idf[*a as usize]);
-            self.idf[c as usize].max(acute * ACUTE_DEFAULT)
-        });
+        let defaults: Vec<(u32, f32)> = UNSAID_DEFAULTS
+            .iter()
+            .filter_map(|(marked, default)| {
+                let m = *self.vocab.get(*marked)?;
+                let d = self
+                    .vocab
+                    .get(*default)
+                    .map_or(0.0, |d| self.idf[*d as usize]);
+                Some((m, self.idf[m as usize].max(d * UNSAID_DEFAULT_MARGIN)))
+            })
+            .collect();
         let mut touched: Vec<u32> = Vec::new();
         for &(t, w) in q {
             let posting = &self.postings[t as usize];
@@ -2332,11 +2352,10 @@ impl IcdCoder {
                     if !in_q(t) && !seen.contains(t) {
                         seen.push(*t);
                         let soft = self.soft.get(*t as usize).copied().unwrap_or(false);
-                        let idf = if Some(*t) == chronic {
-                            chronic_cost
-                        } else {
-                            self.idf[*t as usize]
-                        };
+                        let idf = defaults
+                            .iter()
+                            .find(|(m, _)| m == t)
+                            .map_or(self.idf[*t as usize], |(_, c)| *c);
                         pen += idf * if soft { 0.2 } else { 1.0 };
                     }
                 }
@@ -2382,11 +2401,17 @@ impl IcdCoder {
             if !sides.is_empty()
                 && !sides.iter().any(|t| says(&own.title_view, *t))
                 && !lateral.iter().any(|t| says(&own.title_view, *t))
-                && own.parent.is_some_and(|p| {
-                    self.nodes[p].children.iter().any(|&c| {
-                        c != l.node && sides.iter().any(|t| says(&self.nodes[c].title_view, *t))
+                // Siblings of the leaf, or of its parent for a 7th-character leaf.
+                && std::iter::successors(Some(l.node), |&n| self.nodes[n].parent)
+                    .take(2)
+                    .any(|n| {
+                        self.nodes[n].parent.is_some_and(|p| {
+                            self.nodes[p].children.iter().any(|&c| {
+                                c != n
+                                    && sides.iter().any(|t| says(&self.nodes[c].title_view, *t))
+                            })
+                        })
                     })
-                })
             {
                 score -= SIDE_MISSED;
             }

@@ -253,6 +253,10 @@ fn dev_set_icd10cm_full_data() {
         ("hives after eating shrimp", "L50.9"),
         ("migraine w/o aura", "G43.009"),
         ("sepsis due to E. coli", "A41.51"),
+        // Defaults the text leaves unsaid: accidental intent, displaced fracture, and the side
+        // named for a 7th-character leaf.
+        ("bee sting", "T63.441A"),
+        ("closed fracture of left fifth metatarsal", "S92.352A"),
     ] {
         assert_eq!(
             coder.code(text).codes.first().map(|c| c.code.as_str()),
