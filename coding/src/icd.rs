@@ -589,6 +589,10 @@ const EMBED_KEEP: &[&str] = &[
 /// clauses get the lexical candidates only, with a warning).
 const MAX_SEMANTIC_QUERIES: usize = 512;
 
+/// Most stray-word readings of one text (each scores the clause up to n(n+1)/2 times; a long
+/// note's other clauses go without, with a warning).
+const MAX_STRAY_READINGS: usize = 256;
+
 /// The ICD-10-CM coder. Build once, share (`Send + Sync`).
 pub struct IcdCoder {
     nodes: Vec<Node>,
@@ -1739,6 +1743,8 @@ impl IcdCoder {
         let newborn = words
             .iter()
             .any(|w| w.status == Status::Affirmed && NEWBORN.contains(&w.norm.as_str()));
+        let stray_left = std::cell::Cell::new(MAX_STRAY_READINGS);
+        let stray_skipped = std::cell::Cell::new(false);
         let mut run = |cw: &[Word], sem: &[Hit], acc: &mut Vec<f32>| -> Option<ClauseOutcome> {
             let (q, free, negq) = self.query(cw);
             if q.is_empty() && sem.is_empty() {
@@ -1760,6 +1766,7 @@ impl IcdCoder {
                         &clause_text(cw, &chars),
                         sem,
                         newborn,
+                        (&stray_left, &stray_skipped),
                         acc,
                     )
                 })
@@ -1886,6 +1893,11 @@ impl IcdCoder {
             warnings.push(format!(
                 "... and {} more excludes1 conflicts",
                 n_conflicts - 20
+            ));
+        }
+        if stray_skipped.get() {
+            warnings.push(format!(
+                "stray-word reading used for the first {MAX_STRAY_READINGS} uncoded clauses only"
             ));
         }
         // Merge duplicates (same code from several clauses).
@@ -2054,6 +2066,7 @@ impl IcdCoder {
         context: &str,
         semantic: &[Hit],
         newborn: bool,
+        (stray_left, stray_skipped): (&std::cell::Cell<usize>, &std::cell::Cell<bool>),
         acc: &mut [f32],
     ) -> Option<ClauseOutcome> {
         let mut scored = if q.is_empty() {
@@ -2072,8 +2085,16 @@ impl IcdCoder {
                         && b.sim < self.options.embed_floor)
             })
         };
-        if weak(scored.first())
-            && let Some(mut rescored) = self.without_stray_words(q, free, negq, hints, acc)
+        let stray = weak(scored.first()) && (2..=STRAY_MAX_WORDS).contains(&q.len());
+        if stray && stray_left.get() == 0 {
+            stray_skipped.set(true);
+        }
+        if stray
+            && stray_left.get() > 0
+            && let Some(mut rescored) = {
+                stray_left.set(stray_left.get() - 1);
+                self.without_stray_words(q, free, negq, hints, acc)
+            }
         {
             if !semantic.is_empty() {
                 self.add_semantic(&mut rescored, semantic);
