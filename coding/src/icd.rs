@@ -283,6 +283,9 @@ fn is_designator(prev: Option<&str>, w: &str) -> bool {
             .is_some_and(|p| matches!(p, "hepatitis" | "vitamin" | "influenza" | "group" | "type"))
 }
 
+/// The tabular's side words.
+const LATERAL_WORDS: &[&str] = &["left", "right", "bilateral", "unilateral"];
+
 /// Taken off a leaf that says no side when the text names one that a sibling says.
 const SIDE_MISSED: f32 = 0.2;
 
@@ -527,6 +530,18 @@ pub(crate) struct View {
     text: String,
 }
 
+impl View {
+    /// Whether the view names the word (required, optional or in an "and" group).
+    fn says(&self, t: u32) -> bool {
+        self.req.contains(&t)
+            || self.opt.contains(&t)
+            || self
+                .any
+                .iter()
+                .any(|(a, b)| a.contains(&t) || b.contains(&t))
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Node {
     code: String,
@@ -608,6 +623,9 @@ pub struct IcdCoder {
     negatable: Vec<bool>,
     /// Negative qualifiers ("nonrheumatic"), by token (derived, not stored).
     soft: Vec<bool>,
+    /// Per category node: the side words (left, right, bilateral, unilateral) some leaf title
+    /// below it says (derived, not stored).
+    category_sides: HashMap<usize, Vec<u32>>,
     stop: HashSet<&'static str>,
     neutral: HashSet<&'static str>,
     /// Embedding similarity (attached after load; not part of the snapshot).
@@ -790,6 +808,7 @@ impl IcdCoder {
             lay: ix.lay,
             negatable: Vec::new(),
             soft: Vec::new(),
+            category_sides: HashMap::new(),
             stop: STOP.iter().copied().collect(),
             neutral: NEUTRAL.iter().copied().collect(),
             semantic: None,
@@ -818,6 +837,22 @@ impl IcdCoder {
             }
         }
         self.soft = soft;
+        let lateral: Vec<u32> = LATERAL_WORDS
+            .iter()
+            .filter_map(|w| self.vocab.get(*w).copied())
+            .collect();
+        let mut category_sides: HashMap<usize, Vec<u32>> = HashMap::new();
+        for l in &self.leaves {
+            let view = &self.nodes[l.node].title_view;
+            let Some(&cat) = l.path.first() else { continue };
+            let entry = category_sides.entry(cat).or_default();
+            for &t in &lateral {
+                if !entry.contains(&t) && view.says(t) {
+                    entry.push(t);
+                }
+            }
+        }
+        self.category_sides = category_sides;
         // The leaf a hit on a node proposes: its own, or the one below it the walk would pick
         // with nothing else said (highest specificity bonus: "unspecified", initial encounter).
         let mut dl: HashMap<usize, usize> = HashMap::new();
@@ -1170,6 +1205,7 @@ impl IcdCoder {
             lay,
             negatable: Vec::new(),
             soft: Vec::new(),
+            category_sides: HashMap::new(),
             stop: STOP.iter().copied().collect(),
             neutral: NEUTRAL.iter().copied().collect(),
             semantic: None,
@@ -2210,7 +2246,7 @@ impl IcdCoder {
         // costs a little more than an unsaid "acute" (see `UNSAID_DEFAULTS`), whatever their
         // idfs.
         // The sides the text names, and every side word of the tabular.
-        let lateral: Vec<u32> = ["left", "right", "bilateral", "unilateral"]
+        let lateral: Vec<u32> = LATERAL_WORDS
             .iter()
             .filter_map(|w| self.vocab.get(*w).copied())
             .collect();
@@ -2313,11 +2349,7 @@ impl IcdCoder {
                         .get(t)
                         .is_some_and(|alts| alts.iter().any(|a| l.all.binary_search(a).is_ok()))
             };
-            let says = |v: &View, t: u32| {
-                v.req.contains(&t)
-                    || v.opt.contains(&t)
-                    || v.any.iter().any(|(a, b)| a.contains(&t) || b.contains(&t))
-            };
+            let says = |v: &View, t: u32| v.says(t);
             // Per clause word, once per leaf: said by the leaf's own title (always credited),
             // or by some view of its path and not telling the category's leaves apart.
             let base: Vec<f32> = q
@@ -2416,23 +2448,17 @@ impl IcdCoder {
             };
             let best_view = best_view.to_string();
             let mut score = view_score + l.bonus;
-            // The text names a side and a sibling's title says it, but this leaf's does not
-            // ("Achilles tendinitis, unspecified leg" against "..., right leg" for "right"):
-            // the side is documented, so the unspecified-side leaf is not the code.
+            // The text names a side and a leaf of the same category says it, but this leaf's
+            // title says no side ("Achilles tendinitis, unspecified leg" against "..., right
+            // leg" for "right"; "Unspecified sensorineural hearing loss" against "...,
+            // unilateral, left ear"): the side is documented, so this leaf is not the code.
             if !sides.is_empty()
-                && !sides.iter().any(|t| says(&own.title_view, *t))
                 && !lateral.iter().any(|t| says(&own.title_view, *t))
-                // Siblings of the leaf, or of its parent for a 7th-character leaf.
-                && std::iter::successors(Some(l.node), |&n| self.nodes[n].parent)
-                    .take(2)
-                    .any(|n| {
-                        self.nodes[n].parent.is_some_and(|p| {
-                            self.nodes[p].children.iter().any(|&c| {
-                                c != n
-                                    && sides.iter().any(|t| says(&self.nodes[c].title_view, *t))
-                            })
-                        })
-                    })
+                && l.path.first().is_some_and(|c| {
+                    self.category_sides
+                        .get(c)
+                        .is_some_and(|said| sides.iter().any(|t| said.contains(t)))
+                })
             {
                 score -= SIDE_MISSED;
             }
