@@ -44,7 +44,8 @@ pub struct Word {
 }
 
 /// A lexicon entry: pattern words, replacement words, upper case required.
-type LexEntry = (Vec<String>, Vec<String>, bool);
+/// Pattern words, replacement words, upper case only, replacement is a clause of its own.
+type LexEntry = (Vec<String>, Vec<String>, bool, bool);
 
 struct Patterns {
     lexicon: HashMap<String, Vec<LexEntry>>,
@@ -179,20 +180,26 @@ fn patterns() -> &'static Patterns {
     static P: OnceLock<Patterns> = OnceLock::new();
     P.get_or_init(|| {
         let mut lexicon: HashMap<String, Vec<LexEntry>> = HashMap::new();
-        for (pat, rep, upper) in lexicon::entries() {
+        for lexicon::Entry {
+            pattern,
+            replacement,
+            upper,
+            own_clause,
+        } in lexicon::entries()
+        {
             // Skippable words inside a pattern are skipped in the text anyway.
-            let p: Vec<String> = words(pat)
+            let p: Vec<String> = words(&pattern)
                 .into_iter()
                 .enumerate()
                 .filter(|(k, w)| *k == 0 || !LEXICON_SKIPPABLE.contains(&w.as_str()))
                 .map(|(_, w)| w)
                 .collect();
-            let r = words(rep);
+            let r = words(&replacement);
             if let Some(first) = p.first() {
                 lexicon
                     .entry(first.clone())
                     .or_default()
-                    .push((p.clone(), r, upper));
+                    .push((p.clone(), r, upper, own_clause));
             }
         }
         for list in lexicon.values_mut() {
@@ -283,7 +290,7 @@ pub fn analyse_with(text: &str, lexicon: bool) -> Vec<Word> {
     while i < toks.len() {
         let mut done = false;
         if let Some(list) = p.lexicon.get(&toks[i].norm).filter(|_| lexicon) {
-            for (pat, rep, upper) in list {
+            for (pat, rep, upper, own_clause) in list {
                 // Articles and possessives between pattern words are skipped ("ringing in my
                 // ears" is "ringing in ears"), never before the first one.
                 let mut j = i;
@@ -314,6 +321,10 @@ pub fn analyse_with(text: &str, lexicon: bool) -> Vec<Word> {
                     if rep.is_empty() {
                         pending = pending.max(breaks[i]);
                     }
+                    // "afib on warfarin": the drug therapy is a problem of its own.
+                    if *own_clause {
+                        pending = pending.max(Break::Clause);
+                    }
                     for (k, r) in rep.iter().enumerate() {
                         out.push(Word {
                             start: s,
@@ -332,6 +343,9 @@ pub fn analyse_with(text: &str, lexicon: bool) -> Vec<Word> {
                         });
                     }
                     i += n;
+                    if *own_clause {
+                        pending = pending.max(Break::Clause);
+                    }
                     done = true;
                     break;
                 }

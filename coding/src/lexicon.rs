@@ -392,45 +392,88 @@ fn parse_line(line: &str) -> Result<Option<(&str, &str, bool)>, String> {
 /// built-in copies, so the lexicon can be edited and re-evaluated without a rebuild.
 pub const LEXICON_DIR_ENV: &str = "CODING_LEXICON_DIR";
 
+/// Long-term drug therapy, one drug a line (`drug<TAB>wording of its Z79 code`): "on warfarin",
+/// "takes metformin" and the other [`THERAPY_PREFIXES`] become their own clause in the wording
+/// of the tabular's "Long term (current) use of ..." (the "use additional code" notes of E11,
+/// I48, I82 ... ask for them).
+const DRUG_THERAPY_TSV: &str = include_str!("../data/drug_therapy.tsv");
+
+/// Words before a drug name that say it is taken now.
+const THERAPY_PREFIXES: &[&str] = &[
+    "on",
+    "takes",
+    "taking",
+    "uses",
+    "using",
+    "maintained on",
+    "chronic",
+    "long term",
+];
+
+/// A lexicon entry: the pattern, its replacement, whether the pattern must be upper case in the
+/// text, and whether the replacement is a clause of its own.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Entry {
+    pub pattern: String,
+    pub replacement: String,
+    pub upper: bool,
+    pub own_clause: bool,
+}
+
 /// The data files' texts: the built-in copies, or those of `CODING_LEXICON_DIR` (read once per
 /// process; an unreadable file is reported on stderr and the built-in copy is used).
-fn data_files() -> Vec<(&'static str, &'static str)> {
+fn data_files() -> Vec<(&'static str, String)> {
     let builtin = [
         ("lay_terms.tsv", LAY_TERMS_TSV),
         ("abbreviations.tsv", ABBREVIATIONS_TSV),
+        ("drug_therapy.tsv", DRUG_THERAPY_TSV),
     ];
-    let Some(dir) = std::env::var_os(LEXICON_DIR_ENV) else {
-        return builtin.to_vec();
-    };
-    let dir = std::path::PathBuf::from(dir);
+    let dir = std::env::var_os(LEXICON_DIR_ENV).map(std::path::PathBuf::from);
     builtin
         .into_iter()
         .map(|(name, text)| {
+            let Some(dir) = &dir else {
+                return (name, text.to_string());
+            };
             let path = dir.join(name);
             match std::fs::read_to_string(&path) {
-                // Read once per process for its whole life, so leaking keeps `&'static str`.
-                Ok(t) => (name, &*Box::leak(t.into_boxed_str())),
+                Ok(t) => (name, t),
                 Err(e) => {
                     eprintln!(
                         "warning: {}: {e}; using the built-in {name}",
                         path.display()
                     );
-                    (name, text)
+                    (name, text.to_string())
                 }
             }
         })
         .collect()
 }
 
-/// Every lexicon entry: the built-in table, then the data files' lines. A malformed data line is
-/// skipped with a warning naming the file and line (a unit test keeps the shipped files free of
-/// them).
-pub(crate) fn entries() -> Vec<(&'static str, &'static str, bool)> {
-    let mut out: Vec<_> = LEXICON.to_vec();
+/// Every lexicon entry: the built-in table, then the data files' lines (the drug-therapy file's
+/// drugs once per prefix). A malformed data line is skipped with a warning naming the file and
+/// line (a unit test keeps the shipped files free of them).
+pub(crate) fn entries() -> Vec<Entry> {
+    let entry = |pattern: &str, replacement: &str, upper: bool, own_clause: bool| Entry {
+        pattern: pattern.to_string(),
+        replacement: replacement.to_string(),
+        upper,
+        own_clause,
+    };
+    let mut out: Vec<Entry> = LEXICON
+        .iter()
+        .map(|(p, r, u)| entry(p, r, *u, false))
+        .collect();
     for (name, text) in data_files() {
+        let therapy = name == "drug_therapy.tsv";
         for (i, line) in text.lines().enumerate() {
             match parse_line(line) {
-                Ok(Some(e)) => out.push(e),
+                Ok(Some((p, r, u))) if therapy => {
+                    for prefix in THERAPY_PREFIXES {
+                        out.push(entry(&format!("{prefix} {p}"), r, u, true));
+                    }
+                }
+                Ok(Some((p, r, u))) => out.push(entry(p, r, u, false)),
                 Ok(None) => {}
                 Err(e) => eprintln!("warning: {name}:{}: {e}; line skipped", i + 1),
             }
@@ -452,6 +495,7 @@ mod tests {
         for (name, file) in [
             ("lay_terms.tsv", LAY_TERMS_TSV),
             ("abbreviations.tsv", ABBREVIATIONS_TSV),
+            ("drug_therapy.tsv", DRUG_THERAPY_TSV),
         ] {
             for (i, line) in file.lines().enumerate() {
                 if let Err(e) = parse_line(line) {
@@ -459,11 +503,17 @@ mod tests {
                 }
             }
         }
-        let mut seen: HashMap<(String, bool), &str> = HashMap::new();
+        let mut seen: HashMap<(String, bool), String> = HashMap::new();
         let mut twice = Vec::new();
-        for (pat, rep, upper) in entries() {
+        for Entry {
+            pattern: pat,
+            replacement: rep,
+            upper,
+            ..
+        } in entries()
+        {
             // As the matcher sees it: skippable words after the first do not count.
-            let norm = clinrag_kg::normalize_term(pat);
+            let norm = clinrag_kg::normalize_term(&pat);
             let words: Vec<&str> = norm
                 .split_whitespace()
                 .enumerate()
@@ -471,7 +521,7 @@ mod tests {
                 .map(|(_, w)| w)
                 .collect();
             let key = (words.join(" "), upper);
-            if let Some(prev) = seen.insert(key, rep) {
+            if let Some(prev) = seen.insert(key, rep.clone()) {
                 twice.push(format!("{pat:?} ({prev:?} and {rep:?})"));
             }
         }

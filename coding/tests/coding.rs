@@ -735,8 +735,9 @@ fn unspecified_as_acute_or_chronic_is_the_default() {
     }
 }
 
-/// Verbatim categories of the CDC FY2026 tabular (B15, B17, C22, C34, C61, C78, C80, D07, I51,
-/// I62, I82, J96, K85, K86, L50, L89, M76, P10, R03, R11, R55, S32) for the round-6 rules.
+/// Verbatim categories of the CDC FY2026 tabular (B15, B17, C22, C34, C61, C78, C80, D07, I48,
+/// I51, I62, I82, J96, K85, K86, L50, L89, M76, P10, R03, R11, R55, S32, Z79) for the round-6
+/// rules.
 fn icd_round6() -> IcdCoder {
     let tab = clinrag_kg::load_icd10cm(&fixture("tabular_round6.xml"), None).unwrap();
     IcdCoder::new(&tab)
@@ -871,4 +872,24 @@ fn readings_and_foreign_articles() {
     // would still have matched any title with "de" or "la").
     let c = coder.code("Le patient a de la fièvre");
     assert!(c.codes.is_empty(), "{:?}", codes(&c));
+}
+
+#[test]
+fn drug_therapy_is_its_own_problem() {
+    let coder = icd_round6();
+    for (text, want) in [
+        ("afib on warfarin", vec!["I48.91", "Z79.01"]),
+        ("takes Eliquis for afib", vec!["Z79.01", "I48.91"]),
+        ("on metformin", vec!["Z79.84"]),
+        ("maintained on insulin", vec!["Z79.4"]),
+        ("on chronic prednisone", vec!["Z79.52"]),
+        ("afib, not on warfarin", vec!["I48.91"]),
+    ] {
+        let c = coder.code(text);
+        assert_eq!(primaries(&c), want, "{text}: {:?}", codes(&c));
+    }
+    let c = coder.code("afib on warfarin");
+    let z = c.codes.iter().find(|c| c.code == "Z79.01").unwrap();
+    assert_eq!(z.evidence[0].text, "on warfarin");
+    assert!(coder.code("stopped taking warfarin").codes.is_empty());
 }
