@@ -604,6 +604,10 @@ const EMBED_KEEP: &[&str] = &[
 /// clauses get the lexical candidates only, with a warning).
 const MAX_SEMANTIC_QUERIES: usize = 512;
 
+/// Least score of a merged reading whose code says words of both fragments (a combination
+/// code) for the fragments to be merged.
+const COMBINATION_MIN: f32 = 0.8;
+
 /// Most stray-word readings of one text (each scores the clause up to n(n+1)/2 times; a long
 /// note's other clauses go without, with a warning).
 const MAX_STRAY_READINGS: usize = 256;
@@ -1685,11 +1689,12 @@ impl IcdCoder {
             clauses.push((start, end));
             start = end;
         }
-        let mut quick_cache: HashMap<Vec<u32>, f32> = HashMap::new();
-        let mut quick = |range: (usize, usize), acc: &mut Vec<f32>| -> f32 {
+        let mut quick_cache: HashMap<Vec<u32>, (f32, Option<usize>)> = HashMap::new();
+        // The best leaf of a range's reading and its score (0 under the floors).
+        let mut quick = |range: (usize, usize), acc: &mut Vec<f32>| -> (f32, Option<usize>) {
             let (q, free, negq) = self.query(&words[range.0..range.1]);
             if q.is_empty() {
-                return 0.0;
+                return (0.0, None);
             }
             let key = query_key(&q, &free, &negq);
             *quick_cache.entry(key).or_insert_with(|| {
@@ -1700,37 +1705,61 @@ impl IcdCoder {
                         s.score >= self.options.min_score
                             && s.matched_weight >= self.options.min_weight
                     })
-                    .map_or(0.0, |s| s.score)
+                    .map_or((0.0, None), |s| (s.score, Some(s.leaf)))
             })
         };
-        let mut groups: Vec<(usize, usize)> = Vec::new();
-        let mut cur: Option<(usize, usize)> = None;
-        for &c in &clauses {
-            cur = match cur {
-                None => Some(c),
-                // Only short fragments are worth a merge ("acute", "right side", "stage 5").
-                Some(p)
-                    if words[p.0].sentence == words[c.0].sentence
-                        && c.0 - p.0 < 40
-                        && (c.1 - c.0 <= 4 || c.0 - p.0 <= 4) =>
-                {
-                    let (sp, sc) = (quick(p, &mut acc), quick(c, &mut acc));
-                    let sm = quick((p.0, c.1), &mut acc);
-                    let modifier = c.1 - c.0 <= 3 && sm >= sp.min(sc) - 0.03;
-                    if sm > 0.0 && (sm >= sp.max(sc) - 0.03 || modifier) {
-                        Some((p.0, c.1))
-                    } else {
+        // Whether a leaf's texts say a scored word of a range.
+        let says_some = |leaf: usize, range: (usize, usize)| {
+            let l = &self.leaves[leaf];
+            self.query(&words[range.0..range.1]).0.iter().any(|(t, _)| {
+                l.all.binary_search(t).is_ok()
+                    || self
+                        .syn
+                        .get(t)
+                        .is_some_and(|alts| alts.iter().any(|a| l.all.binary_search(a).is_ok()))
+            })
+        };
+        // Up to three passes, so that a fragment merged in one pass can take the next one in
+        // the following ("neuropathy" + "diabetic, type 2" -> E11.40).
+        let mut groups: Vec<(usize, usize)> = clauses;
+        for _ in 0..3 {
+            let before = groups.len();
+            let units = std::mem::take(&mut groups);
+            let mut cur: Option<(usize, usize)> = None;
+            for &c in &units {
+                cur = match cur {
+                    None => Some(c),
+                    // Only short fragments are worth a merge ("acute", "right side", "stage 5").
+                    Some(p)
+                        if words[p.0].sentence == words[c.0].sentence
+                            && c.0 - p.0 < 40
+                            && (c.1 - c.0 <= 4 || c.0 - p.0 <= 4) =>
+                    {
+                        let ((sp, _), (sc, _)) = (quick(p, &mut acc), quick(c, &mut acc));
+                        let (sm, leaf) = quick((p.0, c.1), &mut acc);
+                        let modifier = c.1 - c.0 <= 3 && sm >= sp.min(sc) - 0.03;
+                        // A combination code that says something of both ("neuropathy, diabetic"
+                        // -> E11.40; the tabular prefers it to the two codes).
+                        let combination = sm >= COMBINATION_MIN
+                            && leaf.is_some_and(|l| says_some(l, p) && says_some(l, c));
+                        if sm > 0.0 && (sm >= sp.max(sc) - 0.03 || modifier || combination) {
+                            Some((p.0, c.1))
+                        } else {
+                            groups.push(p);
+                            Some(c)
+                        }
+                    }
+                    Some(p) => {
                         groups.push(p);
                         Some(c)
                     }
-                }
-                Some(p) => {
-                    groups.push(p);
-                    Some(c)
-                }
-            };
+                };
+            }
+            groups.extend(cur);
+            if groups.len() == before {
+                break;
+            }
         }
-        groups.extend(cur);
         // Embedding similarity: each group's affirmed words, embedded in one batch.
         let mut group_hits: Vec<Vec<Hit>> = vec![Vec::new(); groups.len()];
         if self.options.embedding && self.semantic.is_some() {
