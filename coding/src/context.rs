@@ -353,14 +353,29 @@ pub fn analyse_with(text: &str, lexicon: bool) -> Vec<Word> {
         }
         if !done {
             let t = &toks[i];
+            // Chart shorthand "L"/"R" before a word: left / right ("acute DVT of L femoral
+            // vein", "R knee pain"); upper case only, so "l" (litre) stays.
+            let side = match t.norm.as_str() {
+                "l" if lexicon && t.upper => Some("left"),
+                "r" if lexicon && t.upper => Some("right"),
+                _ => None,
+            }
+            .filter(|_| {
+                toks.get(i + 1).is_some_and(|n| {
+                    breaks[i + 1] == Break::None
+                        && n.norm.len() >= 2
+                        && n.norm.chars().all(|c| c.is_alphabetic())
+                        && !matches!(n.norm.as_str(), "of" | "per" | "and" | "or" | "to")
+                })
+            });
             out.push(Word {
                 start: t.start,
                 end: t.end,
-                norm: t.norm.clone(),
+                norm: side.map_or_else(|| t.norm.clone(), str::to_string),
                 status: Status::Affirmed,
                 sentence: 0,
                 clause: 0,
-                rewritten: false,
+                rewritten: side.is_some(),
                 upper: t.upper,
             });
             out_breaks.push(std::mem::replace(&mut pending, Break::None).max(breaks[i]));
@@ -375,11 +390,20 @@ pub fn analyse_with(text: &str, lexicon: bool) -> Vec<Word> {
         while k < out.len() {
             let procedure = ["ectomy", "otomy", "ostomy", "plasty"]
                 .iter()
-                .any(|s| out[k].norm.ends_with(s));
-            if procedure
-                && matches!(out[k - 1].norm.as_str(), "after" | "post" | "following")
-                && out_breaks[k] == Break::None
-            {
+                .any(|s| out[k].norm.ends_with(s))
+                || matches!(
+                    out[k].norm.as_str(),
+                    "surgery" | "resection" | "ablation" | "irradiation" | "radiotherapy"
+                );
+            let after = |j: usize| matches!(out[j].norm.as_str(), "after" | "post" | "following");
+            // Directly after the trigger, or with one word between ("following radioiodine
+            // ablation").
+            let triggered = (after(k - 1) && out_breaks[k] == Break::None)
+                || (k >= 2
+                    && after(k - 2)
+                    && out_breaks[k] == Break::None
+                    && out_breaks[k - 1] == Break::None);
+            if procedure && triggered {
                 let mut w = out[k].clone();
                 w.norm = "postprocedural".into();
                 w.rewritten = true;
@@ -761,5 +785,17 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn chart_side_letters_and_procedures_one_word_away() {
+        let norms = |t: &str| -> Vec<String> { analyse(t).into_iter().map(|w| w.norm).collect() };
+        assert_eq!(norms("L femoral vein")[0], "left");
+        assert_eq!(norms("R knee")[0], "right");
+        // Lower case, or before a number or "of": not a side.
+        assert_eq!(norms("l femoral vein")[0], "l");
+        assert!(!norms("2 L of fluid").contains(&"left".to_string()));
+        let ws = analyse("hypothyroidism following radioiodine ablation");
+        assert!(ws.iter().any(|w| w.norm == "postprocedural"));
     }
 }

@@ -92,6 +92,8 @@ const STOP: &[&str] = &[
     "el",
     "los",
     "las",
+    // The pronoun (see `is_designator` for the numeral).
+    "i",
     "of",
     "the",
     "a",
@@ -276,11 +278,58 @@ const NEWBORN: &[&str] = &[
 const PERINATAL_DEMOTION: f32 = 0.8;
 
 /// "Hepatitis A", "vitamin A", "influenza A", "group A": the letter is a type, not an
-/// article, in titles and text alike.
+/// article, in titles and text alike; so is "I" after "type", "stage" and the like.
 fn is_designator(prev: Option<&str>, w: &str) -> bool {
-    w == "a"
-        && prev
-            .is_some_and(|p| matches!(p, "hepatitis" | "vitamin" | "influenza" | "group" | "type"))
+    match w {
+        "a" => prev
+            .is_some_and(|p| matches!(p, "hepatitis" | "vitamin" | "influenza" | "group" | "type")),
+        // "I" is the pronoun unless it numbers something ("type I", "stage I", "factor I").
+        "i" => prev.is_some_and(|p| {
+            matches!(
+                p,
+                "type" | "stage" | "grade" | "class" | "factor" | "phase" | "degree" | "schedule"
+            )
+        }),
+        _ => false,
+    }
+}
+
+/// Common function words of French, Spanish, German, Italian and Portuguese that are no English
+/// word (accents folded as `tokenize` folds them).
+const FOREIGN_FUNCTION_WORDS: &[&str] = &[
+    "le", "la", "les", "un", "une", "des", "du", "et", "est", "pour", "avec", "dans", "sur", "je",
+    "il", "elle", "nous", "vous", "ils", "ce", "cette", "qui", "que", "pas", "ne", "au", "aux",
+    "sont", "etait", "tres", "el", "los", "las", "una", "unos", "y", "es", "para", "por", "del",
+    "esta", "tiene", "muy", "pero", "der", "das", "und", "ist", "nicht", "mit", "ein", "eine",
+    "ich", "sie", "er", "wir", "zu", "auf", "fur", "von", "dem", "lo", "gli", "di", "che", "non",
+    "os", "um", "uma", "nao", "com", "em",
+];
+
+/// Common English function words, against which the foreign ones are counted.
+const ENGLISH_FUNCTION_WORDS: &[&str] = &[
+    "the", "and", "of", "with", "in", "on", "for", "is", "was", "has", "have", "had", "to", "my",
+    "his", "her", "their", "no", "not", "denies", "patient", "pt", "at", "from", "by", "this",
+    "that", "he", "she", "they", "we", "you", "it", "are", "were", "be", "been", "or", "but",
+];
+
+/// Sentences with at least two foreign function words and more of them than English ones.
+fn foreign_sentences(words: &[Word]) -> Vec<u32> {
+    let mut counts: HashMap<u32, (usize, usize)> = HashMap::new();
+    for w in words.iter().filter(|w| !w.rewritten) {
+        let c = counts.entry(w.sentence).or_default();
+        if FOREIGN_FUNCTION_WORDS.contains(&w.norm.as_str()) {
+            c.0 += 1;
+        } else if ENGLISH_FUNCTION_WORDS.contains(&w.norm.as_str()) {
+            c.1 += 1;
+        }
+    }
+    let mut out: Vec<u32> = counts
+        .into_iter()
+        .filter(|(_, (f, e))| *f >= 2 && f > e)
+        .map(|(s, _)| s)
+        .collect();
+    out.sort_unstable();
+    out
 }
 
 /// The tabular's side words.
@@ -367,7 +416,7 @@ fn query_key(q: &[(u32, f32)], free: &[u32], negq: &[(u32, f32)]) -> Vec<u32> {
 /// (see `IcdCoder::without_stray_words`).
 const STRAY_MAX_WORDS: usize = 8;
 const STRAY_MIN_SCORE: f32 = 0.85;
-const STRAY_KEPT_SHARE: f32 = 0.3;
+const STRAY_KEPT_SHARE: f32 = 0.15;
 const STRAY_DISCOUNT: f32 = 0.9;
 
 /// Words a body part implies in the tabular's wording ("wrist" -> "upper limb"): free tokens,
@@ -1671,7 +1720,21 @@ impl IcdCoder {
             };
         }
         let chars: Vec<char> = text.chars().collect();
-        let words = analyse_with(&text, self.options.lexicon);
+        let mut words = analyse_with(&text, self.options.lexicon);
+        // A sentence in another language is not coded: its words would only match titles by
+        // accident ("folie a deux" for a dinner booking in French).
+        let foreign = foreign_sentences(&words);
+        if !foreign.is_empty() {
+            for w in &mut words {
+                if foreign.contains(&w.sentence) && w.status == Status::Affirmed {
+                    w.status = Status::Trigger;
+                }
+            }
+            warnings.push(format!(
+                "{} sentence(s) look like another language than English and were not coded",
+                foreign.len()
+            ));
+        }
         let mut problems: Vec<Problem> = Vec::new();
         let mut alternatives: Vec<(usize, f32)> = Vec::new();
         let mut cache: HashMap<Vec<u32>, Option<ClauseOutcome>> = HashMap::new();

@@ -261,6 +261,42 @@ pub(crate) const LEXICON: &[(&str, &str, bool)] = &[
     ("iron deficiency anemia", "iron deficiency anemia", false),
     ("IDA", "iron deficiency anemia", false),
     ("shingles", "zoster", false),
+    ("shingles rash", "zoster", false),
+    ("type 1 diabetic", "type 1 diabetes mellitus", false),
+    ("type I diabetic", "type 1 diabetes mellitus", false),
+    // The tabular's wording for stones with inflammation, and for fragility fractures.
+    (
+        "calculous cholecystitis",
+        "calculus of gallbladder with cholecystitis",
+        false,
+    ),
+    (
+        "gallstone pancreatitis",
+        "biliary acute pancreatitis",
+        false,
+    ),
+    (
+        "osteoporotic fracture",
+        "age related osteoporosis with current pathological fracture",
+        false,
+    ),
+    (
+        "osteoporotic compression fracture",
+        "age related osteoporosis with current pathological fracture",
+        false,
+    ),
+    (
+        "well child check",
+        "encounter for routine child health examination",
+        false,
+    ),
+    (
+        "well child exam",
+        "encounter for routine child health examination",
+        false,
+    ),
+    ("vaccines given", "encounter for immunization", false),
+    ("immunizations given", "encounter for immunization", false),
     ("cold sore", "herpesviral vesicular dermatitis", false),
     ("chickenpox", "varicella", false),
     ("pinworms", "enterobiasis", false),

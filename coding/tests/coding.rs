@@ -897,3 +897,34 @@ fn drug_therapy_is_its_own_problem() {
     assert_eq!(z.evidence[0].text, "on warfarin");
     assert!(coder.code("stopped taking warfarin").codes.is_empty());
 }
+
+#[test]
+fn another_language_is_not_coded() {
+    let coder = icd_round6();
+    for text in [
+        "Je voudrais réserver une table pour deux personnes ce soir.",
+        "El paciente tiene vómitos y síncope.",
+        "Der Patient hat Synkope und Erbrechen.",
+    ] {
+        let c = coder.code(text);
+        assert!(c.codes.is_empty(), "{text}: {:?}", codes(&c));
+        assert!(
+            c.warnings.iter().any(|w| w.contains("another language")),
+            "{text}: {:?}",
+            c.warnings
+        );
+    }
+    // An English sentence beside it is still coded.
+    let c = coder.code("Syncope at home. Le patient a de la fièvre et une toux.");
+    assert_eq!(primaries(&c), ["R55"]);
+}
+
+#[test]
+fn the_pronoun_i_is_no_numeral() {
+    let coder = icd_round6();
+    assert_eq!(top(&coder, "I passed out, syncope").as_deref(), Some("R55"));
+    assert_eq!(
+        top(&coder, "I take pills for my vomiting").as_deref(),
+        Some("R11.10")
+    );
+}
