@@ -297,6 +297,9 @@ fn dev_set_icd10cm_full_data() {
         // Round 6 development sets for the lay-term and abbreviation lexicons (tuned on).
         ("dev_lay_icd10cm.jsonl", 0.95),
         ("dev_abbrev_icd10cm.jsonl", 0.95),
+        // Round 6: written by a separate person before the change (0.631 before, 0.762 after,
+        // held out); its misses were then read and fixed in part (0.854), so now seen.
+        ("test6_icd10cm.jsonl", 0.80),
         ("dev_lay2_icd10cm.jsonl", 0.93),
         ("dev_abbrev2_icd10cm.jsonl", 0.95),
     ] {
