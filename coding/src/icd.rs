@@ -657,6 +657,9 @@ const MAX_SEMANTIC_QUERIES: usize = 512;
 /// code) for the fragments to be merged.
 const COMBINATION_MIN: f32 = 0.8;
 
+/// Least score of a clause of one scored word (see `code_clause`).
+const SINGLE_WORD_MIN_SCORE: f32 = 0.6;
+
 /// Most stray-word readings of one text (each scores the clause up to n(n+1)/2 times; a long
 /// note's other clauses go without, with a warning).
 const MAX_STRAY_READINGS: usize = 256;
@@ -2206,9 +2209,17 @@ impl IcdCoder {
             self.add_semantic(&mut scored, semantic);
         }
         // Enough lexical support, or a code text close enough to the clause (the floor).
+        // One word that matches only part of a term ("back" against "Back pain NOS", "dog"
+        // against "Dog tapeworm") is no diagnosis: a single-word clause needs more.
+        let min_score = if q.len() == 1 {
+            self.options.min_score.max(SINGLE_WORD_MIN_SCORE)
+        } else {
+            self.options.min_score
+        };
         let weak = |s: Option<&Scored>| {
             s.is_none_or(|b| {
-                b.score < self.options.min_score
+                (b.score < min_score && b.sim < self.options.embed_floor)
+                    || b.score < self.options.min_score
                     || (b.matched_weight < self.options.min_weight
                         && b.sim < self.options.embed_floor)
             })
