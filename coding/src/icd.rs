@@ -453,37 +453,60 @@ fn index_config_text() -> String {
     .collect();
     // Bump the leading tag when `view` or the leaf construction changes.
     format!(
-        "index-10 {probe:?}{STOP:?}{WITHOUT_OF_GOES_ON:?}{NEUTRAL:?}{DEFAULTABLE:?}{SYNONYMS:?}"
+        "index-11 {probe:?}{STOP:?}{WITHOUT_OF_GOES_ON:?}{NEUTRAL:?}{DEFAULTABLE:?}{SYNONYM_PAIRS:?}{SYNONYMS:?}"
     )
 }
 
-/// Query words and the title words that may stand for them (either counts as a match).
+/// Query words and title words that stand for each other, both ways (either counts as a match):
+/// plain words and the tabular's adjectives ("kidney" / "renal", "sacrum" / "sacral region").
+const SYNONYM_PAIRS: &[(&str, &str)] = &[
+    ("limb", "extremity"),
+    ("kidney", "renal"),
+    ("heart", "cardiac"),
+    ("lung", "pulmonary"),
+    ("liver", "hepatic"),
+    ("stomach", "gastric"),
+    ("vein", "venous"),
+    ("hypertension", "hypertensive"),
+    ("diabetes", "diabetic"),
+    ("sacrum", "sacral"),
+    ("spine", "spinal"),
+    ("vertebra", "vertebral"),
+    ("skull", "cranial"),
+    ("abdomen", "abdominal"),
+    ("mouth", "oral"),
+    ("larynx", "laryngeal"),
+    ("rectum", "rectal"),
+    ("anus", "anal"),
+    ("esophagus", "esophageal"),
+    ("pancreas", "pancreatic"),
+    ("spleen", "splenic"),
+    ("skin", "cutaneous"),
+    ("breast", "mammary"),
+    ("ovary", "ovarian"),
+    ("uterus", "uterine"),
+    ("testis", "testicular"),
+    ("prostate", "prostatic"),
+    ("penis", "penile"),
+    ("vagina", "vaginal"),
+    ("vulva", "vulvar"),
+    ("urethra", "urethral"),
+    ("ureter", "ureteral"),
+    ("artery", "arterial"),
+    ("duodenum", "duodenal"),
+    ("colon", "colonic"),
+    ("pharynx", "pharyngeal"),
+];
+
+/// Query words and the title words that may stand for them, one way.
 const SYNONYMS: &[(&str, &[&str])] = &[
     ("leg", &["limb", "extremity"]),
     ("arm", &["limb", "extremity"]),
-    ("limb", &["extremity"]),
-    ("extremity", &["limb"]),
-    ("kidney", &["renal"]),
-    ("renal", &["kidney"]),
-    ("heart", &["cardiac"]),
-    ("cardiac", &["heart"]),
-    ("lung", &["pulmonary"]),
-    ("pulmonary", &["lung"]),
-    ("liver", &["hepatic"]),
-    ("hepatic", &["liver"]),
-    ("stomach", &["gastric"]),
-    ("gastric", &["stomach"]),
-    ("vein", &["venous"]),
-    ("venous", &["vein"]),
     ("wrist", &["hand", "limb"]),
     ("toe", &["foot"]),
     ("finger", &["hand"]),
     ("cancer", &["malignant", "neoplasm"]),
     ("tumor", &["neoplasm"]),
-    ("hypertension", &["hypertensive"]),
-    ("hypertensive", &["hypertension"]),
-    ("diabetes", &["diabetic"]),
-    ("diabetic", &["diabetes"]),
     // Body parts in plain words and the adjectives of the tabular.
     ("neck", &["cervical"]),
     ("chest", &["thoracic"]),
@@ -502,61 +525,6 @@ const SYNONYMS: &[(&str, &[&str])] = &[
     ("ulnar", &["ulna"]),
     ("clavicular", &["clavicle"]),
     ("pelvic", &["pelvis"]),
-    // Organs and regions: the noun and the adjective, both ways ("sacrum" / "sacral region").
-    ("sacrum", &["sacral"]),
-    ("sacral", &["sacrum"]),
-    ("spine", &["spinal"]),
-    ("spinal", &["spine"]),
-    ("vertebra", &["vertebral"]),
-    ("vertebral", &["vertebra"]),
-    ("skull", &["cranial"]),
-    ("cranial", &["skull"]),
-    ("abdomen", &["abdominal"]),
-    ("abdominal", &["abdomen"]),
-    ("mouth", &["oral"]),
-    ("oral", &["mouth"]),
-    ("larynx", &["laryngeal"]),
-    ("laryngeal", &["larynx"]),
-    ("rectum", &["rectal"]),
-    ("rectal", &["rectum"]),
-    ("anus", &["anal"]),
-    ("anal", &["anus"]),
-    ("esophagus", &["esophageal"]),
-    ("esophageal", &["esophagus"]),
-    ("pancreas", &["pancreatic"]),
-    ("pancreatic", &["pancreas"]),
-    ("spleen", &["splenic"]),
-    ("splenic", &["spleen"]),
-    ("skin", &["cutaneous"]),
-    ("cutaneous", &["skin"]),
-    ("breast", &["mammary"]),
-    ("mammary", &["breast"]),
-    ("ovary", &["ovarian"]),
-    ("ovarian", &["ovary"]),
-    ("uterus", &["uterine"]),
-    ("uterine", &["uterus"]),
-    ("testis", &["testicular"]),
-    ("testicular", &["testis"]),
-    ("prostate", &["prostatic"]),
-    ("prostatic", &["prostate"]),
-    ("penis", &["penile"]),
-    ("penile", &["penis"]),
-    ("vagina", &["vaginal"]),
-    ("vaginal", &["vagina"]),
-    ("vulva", &["vulvar"]),
-    ("vulvar", &["vulva"]),
-    ("urethra", &["urethral"]),
-    ("urethral", &["urethra"]),
-    ("ureter", &["ureteral"]),
-    ("ureteral", &["ureter"]),
-    ("artery", &["arterial"]),
-    ("arterial", &["artery"]),
-    ("duodenum", &["duodenal"]),
-    ("duodenal", &["duodenum"]),
-    ("colon", &["colonic"]),
-    ("colonic", &["colon"]),
-    ("pharynx", &["pharyngeal"]),
-    ("pharyngeal", &["pharynx"]),
     ("testicle", &["testis", "testicular"]),
     // The tabular names intracranial and other bleeds "hemorrhage" ("Traumatic subdural
     // hemorrhage"); a clinician writes "hematoma" for the same.
@@ -1504,15 +1472,24 @@ impl IcdCoder {
             d.sort_unstable();
             me.nodes[cat].distinct = d;
         }
-        for (w, alts) in SYNONYMS {
+        let both_ways = SYNONYM_PAIRS
+            .iter()
+            .flat_map(|(a, b)| [(*a, std::slice::from_ref(b)), (*b, std::slice::from_ref(a))]);
+        let one_way = SYNONYMS.iter().map(|&(w, alts)| (w, alts));
+        for (w, alts) in both_ways.chain(one_way) {
             let w = clinrag_kg::normalize_term(w);
             if let Some(&id) = me.vocab.get(&w) {
-                let ids: Vec<u32> = alts
+                let ids = alts
                     .iter()
-                    .filter_map(|a| me.vocab.get(&clinrag_kg::normalize_term(a)).copied())
-                    .collect();
-                if !ids.is_empty() {
-                    me.syn.insert(id, ids);
+                    .filter_map(|a| me.vocab.get(&clinrag_kg::normalize_term(a)).copied());
+                let entry = me.syn.entry(id).or_default();
+                for alt in ids {
+                    if !entry.contains(&alt) {
+                        entry.push(alt);
+                    }
+                }
+                if entry.is_empty() {
+                    me.syn.remove(&id);
                 }
             }
         }
