@@ -306,6 +306,9 @@ fn dev_set_icd10cm_full_data() {
         // Round 6: written by a separate person before the change (0.631 before, 0.762 after,
         // held out); its misses were then read and fixed in part (0.854), so now seen.
         ("test6_icd10cm.jsonl", 0.80),
+        // Written after round 6 by a separate person and run once on the final round-6 coder
+        // (0.792) before its misses were read.
+        ("test7_icd10cm.jsonl", 0.75),
         ("dev_lay2_icd10cm.jsonl", 0.93),
         ("dev_abbrev2_icd10cm.jsonl", 0.95),
     ] {
