@@ -1191,13 +1191,7 @@ impl IcdCoder {
                 lexical: false,
             });
         }
-        scored.sort_by(|a, b| {
-            b.score.total_cmp(&a.score).then(
-                self.nodes[self.leaves[a.leaf].node]
-                    .code
-                    .cmp(&self.nodes[self.leaves[b.leaf].node].code),
-            )
-        });
+        self.sort_scored(scored);
     }
 
     /// Number of HPO lay-term and abbreviation rewrites loaded.
@@ -2226,13 +2220,7 @@ impl IcdCoder {
                 }
             }
             if demoted {
-                scored.sort_by(|a, b| {
-                    b.score.total_cmp(&a.score).then(
-                        self.nodes[self.leaves[a.leaf].node]
-                            .code
-                            .cmp(&self.nodes[self.leaves[b.leaf].node].code),
-                    )
-                });
+                self.sort_scored(&mut scored);
             }
         }
         let best = scored.first()?;
@@ -2303,6 +2291,17 @@ impl IcdCoder {
             cur = self.nodes[n].parent;
         }
         out
+    }
+
+    /// Candidates best first; equal scores in code order, so results are reproducible.
+    fn sort_scored(&self, scored: &mut [Scored]) {
+        scored.sort_by(|a, b| {
+            b.score.total_cmp(&a.score).then(
+                self.nodes[self.leaves[a.leaf].node]
+                    .code
+                    .cmp(&self.nodes[self.leaves[b.leaf].node].code),
+            )
+        });
     }
 
     fn score_leaves(
@@ -2568,13 +2567,7 @@ impl IcdCoder {
         for li in touched {
             acc[li as usize] = 0.0;
         }
-        out.sort_by(|a, b| {
-            b.score.total_cmp(&a.score).then(
-                self.nodes[self.leaves[a.leaf].node]
-                    .code
-                    .cmp(&self.nodes[self.leaves[b.leaf].node].code),
-            )
-        });
+        self.sort_scored(&mut out);
         out
     }
 
