@@ -154,6 +154,12 @@ const INFORMANT_VERBS: &[&str] = &[
     "says", "said", "states", "stated", "reports", "reported", "notes", "noted", "thinks",
     "believes", "feels", "brought", "brings", "called", "calls",
 ];
+/// Children a parent speaks of as the patient, and the verbs that say so ("my son has ...").
+const CHILD_WORDS: &[&str] = &["son", "daughter"];
+const CHILD_VERBS: &[&str] = &[
+    "has", "had", "got", "get", "gets", "keep", "keeps", "is", "was", "seem", "seems", "came",
+    "woke", "broke", "fell", "cut",
+];
 const TERMINATORS: &[&str] = &[
     "but",
     "however",
@@ -522,7 +528,16 @@ fn mark_sentence(words: &mut [Word], p: &Patterns) {
             // is the informant, not the one who has it.
             let next = words.get(i + pat.len()).map(|w| w.norm.as_str());
             let prev = i.checked_sub(1).map(|k| words[k].norm.as_str());
-            if next.is_some_and(|w| INFORMANT_VERBS.contains(&w)) || prev == Some("per") {
+            // A parent speaking of a child ("my son has come down with chickenpox", "our
+            // daughter keeps getting earaches"): the child is the patient.
+            let parent_of_child = CHILD_WORDS.contains(&pat[0].as_str())
+                && pat.len() == 1
+                && matches!(prev, Some("my" | "our"))
+                && next.is_some_and(|w| CHILD_VERBS.contains(&w));
+            if next.is_some_and(|w| INFORMANT_VERBS.contains(&w))
+                || prev == Some("per")
+                || parent_of_child
+            {
                 continue;
             }
             for w in words.iter_mut().skip(i).take(pat.len()) {
@@ -659,6 +674,15 @@ mod tests {
                 Status::Affirmed,
             ),
             ("Asthma. Mother has diabetes.", "asthma", Status::Affirmed),
+            // Round 7: a parent speaking of a child is the informant.
+            ("my son has a cough", "cough", Status::Affirmed),
+            (
+                "our daughter keeps getting a fever",
+                "fever",
+                Status::Affirmed,
+            ),
+            ("my son's asthma", "asthma", Status::Family),
+            ("her son has asthma", "asthma", Status::Family),
             // Round 5: "negative for" lists, "neg for", "(-)", rule-out before the concept.
             (
                 "Negative for fever, chills, night sweats, or weight loss.",

@@ -349,6 +349,27 @@ const UNSAID_DEFAULTS: &[(&str, &str)] = &[
 ];
 const UNSAID_DEFAULT_MARGIN: f32 = 1.05;
 
+/// (text word, title word) pairs that contradict: a leaf whose title says the second when the
+/// text says the first pays the first's idf ("recurrent major depression" against "Major
+/// depressive disorder, single episode, ..."; "traumatic" against "nontraumatic", which
+/// otherwise costs little as a negative qualifier).
+const CONTRADICTS: &[(&str, &str)] = &[
+    ("recurrent", "single"),
+    ("traumatic", "nontraumatic"),
+    ("nontraumatic", "traumatic"),
+    ("benign", "malignant"),
+    ("malignant", "benign"),
+];
+
+/// An inverted list read whole: at most this many parts of at most this many words each, and
+/// the least score of its reading.
+const LIST_MAX_PARTS: usize = 5;
+const LIST_PART_MAX_WORDS: usize = 6;
+const LIST_MIN_SCORE: f32 = 0.6;
+
+/// Taken off the score of a manifestation code ("in diseases classified elsewhere").
+const MANIFESTATION_DEMOTION: f32 = 0.1;
+
 /// Score added to a leaf whose own title says a number of the clause ("stage 2").
 const NUMBER_BONUS: f32 = 0.03;
 
@@ -453,7 +474,7 @@ fn index_config_text() -> String {
     .collect();
     // Bump the leading tag when `view` or the leaf construction changes.
     format!(
-        "index-11 {probe:?}{STOP:?}{WITHOUT_OF_GOES_ON:?}{NEUTRAL:?}{DEFAULTABLE:?}{SYNONYM_PAIRS:?}{SYNONYMS:?}"
+        "index-12 {probe:?}{STOP:?}{WITHOUT_OF_GOES_ON:?}{NEUTRAL:?}{DEFAULTABLE:?}{SYNONYM_PAIRS:?}{SYNONYMS:?}"
     )
 }
 
@@ -532,6 +553,8 @@ const SYNONYMS: &[(&str, &[&str])] = &[
     ("bleeding", &["hemorrhage"]),
     ("bleed", &["hemorrhage"]),
     ("hiatal", &["hiatus"]),
+    // The sigmoid is part of the colon, the large intestine of the tabular's titles.
+    ("sigmoid", &["colon", "large"]),
 ];
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -1387,6 +1410,17 @@ impl IcdCoder {
             if me.nodes[ix].code.len() == 8 && me.nodes[ix].code.ends_with('A') {
                 bonus += 0.02;
             }
+            // A manifestation code ("... in diseases classified elsewhere") is never the first
+            // code of a condition: the tabular codes the underlying disease first (N16 for
+            // "pyelonephritis" only after the disease; N12 is the code).
+            if path.iter().any(|&p| {
+                me.nodes[p]
+                    .title
+                    .to_lowercase()
+                    .contains("in diseases classified elsewhere")
+            }) {
+                bonus -= MANIFESTATION_DEMOTION;
+            }
             // Between equally supported leaves, the shallower (more general) one.
             bonus -= 0.005 * (path.len() as f32 - 1.0);
             let li = me.leaves.len();
@@ -1520,14 +1554,30 @@ impl IcdCoder {
                 // "without" (and "not") scope over their comma-separated part of the title.
                 let mut after_without = false;
                 let mut raw: Vec<&str> = part.split_whitespace().collect();
-                // "Malignant neoplasm of liver, not specified as primary or secondary": like
-                // "unspecified as", the rest of the part says what the text does not say.
+                // "Malignant melanoma of left upper limb, including shoulder": what the part
+                // includes is a nonessential modifier.
+                let optional = optional
+                    || raw
+                        .first()
+                        .is_some_and(|w| w.eq_ignore_ascii_case("including"));
+                // "Rotator cuff tear ..., not specified as traumatic", "Malignant neoplasm of
+                // liver, not specified as primary or secondary": the title is the code for text
+                // that does not say the rest, so text saying it contradicts the title (a
+                // "without" scope).
                 if let Some(k) = raw.windows(3).position(|w| {
                     w[0].eq_ignore_ascii_case("not")
                         && w[1].eq_ignore_ascii_case("specified")
                         && w[2].eq_ignore_ascii_case("as")
                 }) {
-                    raw.truncate(k);
+                    for rw in raw.drain(k..).skip(3) {
+                        for t in tokenize(rw) {
+                            let w = t.norm.as_str();
+                            if !self.stop.contains(w) && !self.neutral.contains(w) {
+                                let id = self.token_id(w, df);
+                                v.neg.push(id);
+                            }
+                        }
+                    }
                 }
                 let mut side: Vec<Option<(usize, bool)>> = vec![None; raw.len()];
                 if !optional && !after_without {
@@ -1756,9 +1806,41 @@ impl IcdCoder {
                         .is_some_and(|alts| alts.iter().any(|a| l.all.binary_search(a).is_ok()))
             })
         };
+        // A sentence that is one inverted list ("melanoma, malignant, left upper arm";
+        // "pneumonia, aspiration, after vomiting"): read whole when some code says something of
+        // every part and codes the whole well; pairwise merging can miss it when the first
+        // pair alone codes worse than its parts.
+        let mut listed: Vec<(usize, usize)> = Vec::with_capacity(clauses.len());
+        let mut k = 0usize;
+        while k < clauses.len() {
+            let sentence = words[clauses[k].0].sentence;
+            let n = clauses[k..]
+                .iter()
+                .take_while(|c| words[c.0].sentence == sentence)
+                .count();
+            let parts = &clauses[k..k + n];
+            let whole = (parts[0].0, parts[n - 1].1);
+            let short = parts.iter().all(|c| c.1 - c.0 <= LIST_PART_MAX_WORDS);
+            if (3..=LIST_MAX_PARTS).contains(&n) && short {
+                let (sm, leaf) = quick(whole, &mut acc);
+                if sm >= LIST_MIN_SCORE
+                    && leaf.is_some_and(|l| {
+                        parts
+                            .iter()
+                            .all(|&c| self.query(&words[c.0..c.1]).0.is_empty() || says_some(l, c))
+                    })
+                {
+                    listed.push(whole);
+                    k += n;
+                    continue;
+                }
+            }
+            listed.extend_from_slice(parts);
+            k += n;
+        }
         // Up to three passes, so that a fragment merged in one pass can take the next one in
         // the following ("neuropathy" + "diabetic, type 2" -> E11.40).
-        let mut groups: Vec<(usize, usize)> = clauses;
+        let mut groups: Vec<(usize, usize)> = listed;
         for _ in 0..3 {
             let before = groups.len();
             let units = std::mem::take(&mut groups);
@@ -2345,6 +2427,14 @@ impl IcdCoder {
                 Some((m, self.idf[m as usize].max(d * UNSAID_DEFAULT_MARGIN)))
             })
             .collect();
+        let contradictions: Vec<(u32, u32)> = CONTRADICTS
+            .iter()
+            .filter_map(|(a, b)| {
+                let a = *self.vocab.get(*a)?;
+                let b = *self.vocab.get(*b)?;
+                q.iter().any(|(t, _)| *t == a).then_some((a, b))
+            })
+            .collect();
         let mut touched: Vec<u32> = Vec::new();
         for &(t, w) in q {
             let posting = &self.postings[t as usize];
@@ -2509,6 +2599,12 @@ impl IcdCoder {
                     if qs.binary_search(t).is_ok() && !seen.contains(t) {
                         seen.push(*t);
                         pen += self.idf[*t as usize];
+                    }
+                }
+                for &(a, b) in &contradictions {
+                    if (says(v, b) || says(&own.title_view, b)) && !seen.contains(&a) {
+                        seen.push(a);
+                        pen += self.idf[a as usize];
                     }
                 }
                 let qcov = (matched_words / total).min(1.0);
