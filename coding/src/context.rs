@@ -157,8 +157,30 @@ const INFORMANT_VERBS: &[&str] = &[
 /// Children a parent speaks of as the patient, and the verbs that say so ("my son has ...").
 const CHILD_WORDS: &[&str] = &["son", "daughter"];
 const CHILD_VERBS: &[&str] = &[
-    "has", "had", "got", "get", "gets", "keep", "keeps", "is", "was", "seem", "seems", "came",
-    "woke", "broke", "fell", "cut",
+    "has",
+    "had",
+    "got",
+    "get",
+    "gets",
+    "keep",
+    "keeps",
+    "is",
+    "was",
+    "seem",
+    "seems",
+    "came",
+    "woke",
+    "broke",
+    "fell",
+    "cut",
+    "swallowed",
+    "ate",
+    "hit",
+    "bumped",
+    "twisted",
+    "sprained",
+    "burned",
+    "caught",
 ];
 const TERMINATORS: &[&str] = &[
     "but",

@@ -474,7 +474,7 @@ fn index_config_text() -> String {
     .collect();
     // Bump the leading tag when `view` or the leaf construction changes.
     format!(
-        "index-12 {probe:?}{STOP:?}{WITHOUT_OF_GOES_ON:?}{NEUTRAL:?}{DEFAULTABLE:?}{SYNONYM_PAIRS:?}{SYNONYMS:?}"
+        "index-13 {probe:?}{STOP:?}{WITHOUT_OF_GOES_ON:?}{NEUTRAL:?}{DEFAULTABLE:?}{SYNONYM_PAIRS:?}{SYNONYMS:?}"
     )
 }
 
@@ -752,6 +752,49 @@ struct Problem {
     rationale: String,
     clause: u32,
 }
+
+/// The text of a square bracket that closes a title and names the condition ("Giardiasis
+/// [lambliasis]"); not a bracket that qualifies a site ("[any part, except ear drum]").
+fn closing_bracket_synonym(title: &str) -> Option<&str> {
+    let inner = title.trim_end().strip_suffix(']')?;
+    let (head, syn) = inner.rsplit_once('[')?;
+    let syn = syn.trim();
+    let lower = syn.to_lowercase();
+    let qualifies_site = lower.starts_with("any ") || lower.contains("except");
+    // Acronyms ("[ALL]", "[MEN]", "[ER+]") are the abbreviation table's business, and an
+    // eponym that is also an English word ("[Wells]", "[Sweet]") would code plain text.
+    let acronym = syn.chars().filter(|c| c.is_alphabetic()).count() >= 2
+        && syn
+            .chars()
+            .filter(|c| c.is_alphabetic())
+            .filter(|c| c.is_uppercase())
+            .count()
+            >= 2;
+    let word_like = !syn.contains(' ') && BRACKET_WORDS_NOT_SYNONYMS.contains(&lower.as_str());
+    (!head.trim().is_empty()
+        && !syn.is_empty()
+        && !syn.contains(',')
+        && !qualifies_site
+        && !acronym
+        && !word_like)
+        .then_some(syn)
+}
+
+/// One-word closing brackets that are English words, or a class named in a poisoning title,
+/// not a name of the condition.
+const BRACKET_WORDS_NOT_SYNONYMS: &[&str] = &[
+    "wells",
+    "sweet",
+    "baker",
+    "grover",
+    "hurst",
+    "other",
+    "battery",
+    "ventilator",
+    "ventouse",
+    "cholinergics",
+    "hallucinogens",
+];
 
 fn title_pieces(title: &str) -> Vec<(String, bool)> {
     // (text, optional): parenthesised and bracketed parts are nonessential modifiers.
@@ -1297,7 +1340,13 @@ impl IcdCoder {
                         && !n.contains("code")
                 }),
             );
-            let incl: Vec<View> = synonyms.map(|t| me.view(t, &mut df)).collect();
+            let mut incl: Vec<View> = synonyms.map(|t| me.view(t, &mut df)).collect();
+            // A bracket closing the title is a synonym of it (the tabular's convention):
+            // "Acute obstructive laryngitis [croup]", "Palmar fascial fibromatosis
+            // [Dupuytren]", "Thromboangiitis obliterans [Buerger's disease]".
+            if let Some(syn) = closing_bracket_synonym(&c.label) {
+                incl.push(me.view(syn, &mut df));
+            }
             let ix = me.nodes.len();
             me.nodes.push(Node {
                 code: c.code.clone(),
