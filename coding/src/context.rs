@@ -100,6 +100,19 @@ const NEG_PRE: &[&str] = &[
     "held",
 ];
 const NEG_POST: &[&str] = &[
+    // Normal examination findings: the organ named before them is not a problem ("lungs
+    // clear to auscultation", "abdomen nontender", "heart regular rate and rhythm").
+    "clear to auscultation",
+    "clear",
+    "unremarkable",
+    "wnl",
+    "within normal limits",
+    "nontender",
+    "non tender",
+    "nondistended",
+    "non distended",
+    "regular rate and rhythm",
+    "rrr",
     "ruled out",
     "was ruled out",
     "negative",

@@ -359,6 +359,8 @@ const CONTRADICTS: &[(&str, &str)] = &[
     ("nontraumatic", "traumatic"),
     ("benign", "malignant"),
     ("malignant", "benign"),
+    ("present", "absent"),
+    ("normal", "abnormal"),
 ];
 
 /// An inverted list read whole: at most this many parts of at most this many words each, and
@@ -459,6 +461,9 @@ const IMPLIED: &[(&str, &[&str])] = &[
     ("thigh", &["lower", "limb", "extremity", "leg"]),
     ("calf", &["lower", "limb", "extremity", "leg"]),
     ("shin", &["lower", "limb", "extremity", "leg"]),
+    // The colon is the large intestine of the tabular's titles.
+    ("colon", &["intestine"]),
+    ("sigmoid", &["intestine"]),
 ];
 
 /// What the index build depends on besides the source files (part of the snapshot key).
@@ -555,6 +560,7 @@ const SYNONYMS: &[(&str, &[&str])] = &[
     ("hiatal", &["hiatus"]),
     // The sigmoid is part of the colon, the large intestine of the tabular's titles.
     ("sigmoid", &["colon", "large"]),
+    ("colon", &["large"]),
 ];
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
