@@ -558,6 +558,8 @@ const SYNONYMS: &[(&str, &[&str])] = &[
     ("bleeding", &["hemorrhage"]),
     ("bleed", &["hemorrhage"]),
     ("hiatal", &["hiatus"]),
+    // Cystitis is an infection of the bladder ("Infections of bladder in pregnancy").
+    ("cystitis", &["bladder"]),
     // The sigmoid is part of the colon, the large intestine of the tabular's titles.
     ("sigmoid", &["colon", "large"]),
     ("colon", &["large"]),
@@ -1982,6 +1984,20 @@ impl IcdCoder {
         let newborn = words
             .iter()
             .any(|w| w.status == Status::Affirmed && NEWBORN.contains(&w.norm.as_str()));
+        let pregnancy = pregnancy_context(&words);
+        // The weeks are coded once (Z3A.-, below), not again inside the clause they sit in.
+        if let Some(Pregnancy {
+            weeks: Some(_),
+            span,
+            ..
+        }) = &pregnancy
+        {
+            for w in &mut words {
+                if w.start >= span.0 && w.end <= span.1 && w.status == Status::Affirmed {
+                    w.status = Status::Trigger;
+                }
+            }
+        }
         let stray_left = std::cell::Cell::new(MAX_STRAY_READINGS);
         let stray_skipped = std::cell::Cell::new(false);
         let mut run = |cw: &[Word], sem: &[Hit], acc: &mut Vec<f32>| -> Option<ClauseOutcome> {
@@ -2070,13 +2086,94 @@ impl IcdCoder {
                     lay_used = true;
                 }
             }
-            let cw: &[Word] = match (&lay_words, lay_used) {
+            let mut cw: &[Word] = match (&lay_words, lay_used) {
                 (Some(lw), true) => lw,
                 _ => written,
             };
+            // In a pregnancy, a condition is coded to the pregnancy chapter where it has a code
+            // there (guideline I.C.15.a.1): the clause read again with the pregnancy and its
+            // trimester ("UTI at 22 wks gestation" -> O23.42), kept when it lands on an O code
+            // that names something of the clause.
+            let preg_words = pregnancy
+                .as_ref()
+                .zip(outcome.as_ref())
+                .and_then(|(pg, o)| {
+                    let current = &self.nodes[self.leaves[o.0].node].code;
+                    // A clause that only says the pregnancy ("pregnant", "G1") has no condition to
+                    // read in it.
+                    let condition = cw.iter().any(|w| {
+                        w.status == Status::Affirmed
+                            && !PREGNANT_WORDS.contains(&w.norm.as_str())
+                            && !w.norm.chars().any(|c| c.is_ascii_digit())
+                            && self.vocab.contains_key(&w.norm)
+                            && !self.stop.contains(w.norm.as_str())
+                            && !self.neutral.contains(w.norm.as_str())
+                    });
+                    if current.starts_with("Z3A") || current.starts_with("Z33") || !condition {
+                        return None;
+                    }
+                    let mut pw: Vec<Word> = cw.to_vec();
+                    let last = pw.last()?.clone();
+                    for norm in std::iter::once("pregnancy").chain(pg.trimester_words()) {
+                        pw.push(Word {
+                            norm: norm.into(),
+                            status: Status::Affirmed,
+                            rewritten: true,
+                            upper: false,
+                            start: pg.span.0,
+                            end: pg.span.1,
+                            ..last.clone()
+                        });
+                    }
+                    Some(pw)
+                });
+            let mut preg_used = false;
+            if let Some(pw) = &preg_words
+                && let Some(alt) = run(pw, &[], &mut acc)
+            {
+                let code = &self.nodes[self.leaves[alt.0].node].code;
+                let current = outcome.as_ref().map(|o| o.1).unwrap_or(0.0);
+                // The O code says a word of the clause itself, not only the pregnancy.
+                let l = &self.leaves[alt.0];
+                let names_it = self.query(cw).0.iter().any(|(t, _)| {
+                    !PREGNANT_WORDS.iter().any(|p| self.vocab.get(*p) == Some(t))
+                        && (l.all.binary_search(t).is_ok()
+                            || self.syn.get(t).is_some_and(|alts| {
+                                alts.iter().any(|a| l.all.binary_search(a).is_ok())
+                            }))
+                });
+                // Chapter 15, or the supervision of a normal pregnancy by trimester (Z34.-).
+                if (code.starts_with('O') || code.starts_with("Z34"))
+                    && names_it
+                    && alt.1 >= self.options.min_score
+                    && if outcome.as_ref().is_some_and(|o| {
+                        let c = &self.nodes[self.leaves[o.0].node].code;
+                        c.starts_with('O') || c.starts_with("Z34")
+                    }) {
+                        // Already a pregnancy code: the one of the trimester the weeks say,
+                        // or else only a better one.
+                        if pregnancy.as_ref().is_some_and(|p| p.trimester.is_some()) {
+                            alt.1 >= current - PREGNANCY_MARGIN
+                        } else {
+                            alt.1 > current
+                        }
+                    } else {
+                        alt.1 >= current - PREGNANCY_MARGIN
+                    }
+                {
+                    outcome = Some(alt);
+                    preg_used = true;
+                }
+            }
+            if preg_used && let Some(pw) = &preg_words {
+                cw = pw;
+            }
             let Some((leaf, score, mut rationale, alts, extra, semantic_only)) = outcome else {
                 continue;
             };
+            if preg_used {
+                rationale.push_str("; read in the pregnancy");
+            }
             if lay_used {
                 rationale.push_str("; read with HPO lay terms");
             }
@@ -2084,6 +2181,20 @@ impl IcdCoder {
             let mut evidence = self.evidence(cw, leaf, &chars);
             if semantic_only && evidence.is_empty() {
                 evidence = clause_evidence(written, &chars);
+            }
+            // The condition as written and the words saying the pregnancy.
+            if preg_used && let Some(pg) = &pregnancy {
+                evidence = clause_evidence(written, &chars);
+                if !evidence
+                    .iter()
+                    .any(|e| e.start <= pg.span.0 && pg.span.1 <= e.end)
+                {
+                    evidence.push(Evidence {
+                        start: pg.span.0,
+                        end: pg.span.1,
+                        text: chars[pg.span.0..pg.span.1].iter().collect(),
+                    });
+                }
             }
             problems.push(Problem {
                 node,
@@ -2103,6 +2214,29 @@ impl IcdCoder {
                 });
             }
             alternatives.extend(alts);
+        }
+        // The weeks of gestation (Z3A.-), an additional code on the maternal record.
+        if let Some(pg) = &pregnancy
+            && let Some(weeks) = pg.weeks
+        {
+            let code = match weeks {
+                0..=7 => "Z3A.01".to_string(),
+                8..=42 => format!("Z3A.{weeks:02}"),
+                _ => "Z3A.49".to_string(),
+            };
+            if let Some(node) = self.billable(&normalise_code(&code)) {
+                problems.push(Problem {
+                    node,
+                    score: 1.0,
+                    evidence: vec![Evidence {
+                        start: pg.span.0,
+                        end: pg.span.1,
+                        text: chars[pg.span.0..pg.span.1].iter().collect(),
+                    }],
+                    rationale: format!("{weeks} weeks of gestation said in the text"),
+                    clause: u32::MAX,
+                });
+            }
         }
         // One problem per code (a long note repeats itself), evidence merged, first mention first.
         let mut merged: Vec<Problem> = Vec::new();
@@ -3028,6 +3162,136 @@ fn with_words<'a>(
             stack.extend(&nodes[n].children);
         }
         out
+    })
+}
+
+/// How much lower than the clause's own code an O code of the pregnancy reading may score and
+/// still replace it (a condition in a pregnancy belongs to chapter 15 where it has a code there).
+const PREGNANCY_MARGIN: f32 = 0.6;
+
+/// A pregnancy the text says the patient has: the weeks of gestation when given, and the span
+/// of the words saying it.
+struct Pregnancy {
+    weeks: Option<u32>,
+    /// "first", "second" or "third": from the weeks, or as the text says it ("2nd trimester").
+    trimester: Option<&'static str>,
+    span: (usize, usize),
+}
+
+impl Pregnancy {
+    /// The trimester in the tabular's words.
+    fn trimester_words(&self) -> Vec<&'static str> {
+        self.trimester
+            .map_or_else(Vec::new, |t| vec![t, "trimester"])
+    }
+}
+
+/// The trimester of a week of gestation (guideline I.C.15.a.3: first under 14 weeks, second 14
+/// to under 28, third from 28).
+fn trimester_of(weeks: u32) -> &'static str {
+    match weeks {
+        0..=13 => "first",
+        14..=27 => "second",
+        _ => "third",
+    }
+}
+
+/// "2nd trimester", "third trimester": the trimester the text names.
+fn said_trimester(words: &[Word]) -> Option<&'static str> {
+    words.windows(2).find_map(|p| {
+        if p[1].norm != "trimester" || p[0].status != Status::Affirmed {
+            return None;
+        }
+        match p[0].norm.as_str() {
+            "first" | "1st" => Some("first"),
+            "second" | "2nd" => Some("second"),
+            "third" | "3rd" => Some("third"),
+            _ => None,
+        }
+    })
+}
+
+/// Words that say the patient is pregnant.
+const PREGNANT_WORDS: &[&str] = &[
+    "pregnant",
+    "pregnancy",
+    "gestation",
+    "gestational",
+    "trimester",
+    "antepartum",
+    "prenatal",
+    "antenatal",
+    "primigravida",
+    "multigravida",
+    "iup",
+];
+
+/// Words that make the weeks a newborn's gestational age ("preterm infant at 32 weeks").
+const BABY_WORDS: &[&str] = &[
+    "newborn",
+    "neonate",
+    "neonatal",
+    "infant",
+    "baby",
+    "nicu",
+    "born",
+    "delivered",
+];
+
+/// "at 22 wks gestation", "34 weeks pregnant", "G1 at 28 weeks": the patient is pregnant, and
+/// at which week. `None` when no affirmed word says a pregnancy, or the text is a newborn's.
+fn pregnancy_context(words: &[Word]) -> Option<Pregnancy> {
+    let affirmed = |w: &Word| w.status == Status::Affirmed;
+    if words
+        .iter()
+        .any(|w| affirmed(w) && BABY_WORDS.contains(&w.norm.as_str()))
+    {
+        return None;
+    }
+    // "G1", "G2P1", "g3p2": the obstetric shorthand of a pregnant patient.
+    let gravida = |n: &str| {
+        let mut cs = n.chars();
+        cs.next() == Some('g')
+            && cs.next().is_some_and(|c| c.is_ascii_digit())
+            && n.chars().skip(1).all(|c| c.is_ascii_alphanumeric())
+    };
+    let said = words
+        .iter()
+        .find(|w| affirmed(w) && (PREGNANT_WORDS.contains(&w.norm.as_str()) || gravida(&w.norm)))?;
+    let is_week = |n: &str| matches!(n, "week" | "weeks" | "wk" | "wks" | "w");
+    for (k, w) in words.iter().enumerate() {
+        let Ok(n) = w.norm.parse::<u32>() else {
+            continue;
+        };
+        if !affirmed(w) || !(1..=45).contains(&n) {
+            continue;
+        }
+        let Some(next) = words.get(k + 1).filter(|x| is_week(&x.norm)) else {
+            continue;
+        };
+        // The weeks are the pregnancy's when a pregnancy word follows ("22 wks gestation") or
+        // precedes them in the sentence ("G1 at 34 weeks").
+        let after = words
+            .get(k + 2)
+            .filter(|x| PREGNANT_WORDS.contains(&x.norm.as_str()) || x.norm == "ga");
+        let before = words[..k].iter().any(|x| {
+            x.sentence == w.sentence
+                && affirmed(x)
+                && (PREGNANT_WORDS.contains(&x.norm.as_str()) || gravida(&x.norm))
+        });
+        if after.is_some() || before || words.len() <= 12 {
+            let end = after.map_or(next.end, |a| a.end);
+            return Some(Pregnancy {
+                weeks: Some(n),
+                trimester: Some(trimester_of(n)),
+                span: (w.start, end),
+            });
+        }
+    }
+    Some(Pregnancy {
+        weeks: None,
+        trimester: said_trimester(words),
+        span: (said.start, said.end),
     })
 }
 

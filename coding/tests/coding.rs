@@ -944,7 +944,8 @@ fn the_pronoun_i_is_no_numeral() {
     );
 }
 
-/// Verbatim categories of the CDC FY2026 tabular (C43, F32, F33, J05, K57, L98, M72, N12, N16)
+/// Verbatim categories of the CDC FY2026 tabular (C43, F32, F33, J05, K57, L98, M72, N12, N16,
+/// N30, N39, O14, O23, Z3A)
 /// for the round-7 rules.
 fn icd_round7() -> IcdCoder {
     let tab = clinrag_kg::load_icd10cm(&fixture("tabular_round7.xml"), None).unwrap();
@@ -1002,4 +1003,27 @@ fn contradicting_words_and_manifestation_codes() {
     ] {
         assert_eq!(top(&coder, text).as_deref(), Some(want), "{text}");
     }
+}
+
+#[test]
+fn a_condition_in_a_pregnancy_is_coded_in_the_pregnancy_chapter() {
+    let coder = icd_round7();
+    for (text, want) in [
+        // The trimester from the weeks, and the weeks as an additional code.
+        ("UTI at 22 wks gestation", vec!["O23.42", "Z3A.22"]),
+        (
+            "Severe preeclampsia at 34 weeks gestation",
+            vec!["O14.13", "Z3A.34"],
+        ),
+        ("UTI in pregnancy, 2nd trimester", vec!["O23.42"]),
+        // No pregnancy: the condition's own code.
+        ("UTI", vec!["N39.0"]),
+        ("not pregnant; UTI", vec!["N39.0"]),
+    ] {
+        let c = coder.code(text);
+        assert_eq!(primaries(&c), want, "{text}: {:?}", codes(&c));
+    }
+    // A newborn's gestational age is no pregnancy of the patient.
+    let c = coder.code("preterm infant born at 32 weeks gestation with UTI");
+    assert_eq!(primaries(&c), ["N39.0"], "{:?}", codes(&c));
 }
