@@ -299,6 +299,20 @@ fn break_between(chars: &[char], from: usize, to: usize) -> Break {
     b
 }
 
+/// A side said between the words of a lexicon pattern, in the tabular's word ("L" and "R" in
+/// upper case only).
+fn side_word(t: &clinrag_kg::Token) -> Option<&'static str> {
+    match t.norm.as_str() {
+        "left" => Some("left"),
+        "right" => Some("right"),
+        "bilateral" => Some("bilateral"),
+        "both" => Some("bilateral"),
+        "l" if t.upper => Some("left"),
+        "r" if t.upper => Some("right"),
+        _ => None,
+    }
+}
+
 fn starts_with_at(words: &[Word], i: usize, pat: &[String]) -> bool {
     pat.iter()
         .enumerate()
@@ -336,13 +350,17 @@ pub fn analyse_with(text: &str, lexicon: bool) -> Vec<Word> {
                 // ears" is "ringing in ears"), never before the first one.
                 let mut j = i;
                 let mut ok = true;
+                // Sides between pattern words ("rolled my right ankle" for "rolled ankle") are
+                // skipped too, and said again after the replacement.
+                let mut sides: Vec<(usize, &'static str)> = Vec::new();
                 for (k, pw) in pat.iter().enumerate() {
-                    while k > 0
-                        && j < toks.len()
-                        && toks[j].norm != *pw
-                        && LEXICON_SKIPPABLE.contains(&toks[j].norm.as_str())
-                        && breaks[j] == Break::None
+                    while k > 0 && j < toks.len() && toks[j].norm != *pw && breaks[j] == Break::None
                     {
+                        if let Some(side) = side_word(&toks[j]) {
+                            sides.push((j, side));
+                        } else if !LEXICON_SKIPPABLE.contains(&toks[j].norm.as_str()) {
+                            break;
+                        }
                         j += 1;
                     }
                     let matched = toks.get(j).is_some_and(|t| {
@@ -382,6 +400,19 @@ pub fn analyse_with(text: &str, lexicon: bool) -> Vec<Word> {
                         } else {
                             Break::None
                         });
+                    }
+                    for (t, side) in sides {
+                        out.push(Word {
+                            start: toks[t].start,
+                            end: toks[t].end,
+                            norm: side.to_string(),
+                            status: Status::Affirmed,
+                            sentence: 0,
+                            clause: 0,
+                            rewritten: true,
+                            upper: false,
+                        });
+                        out_breaks.push(Break::None);
                     }
                     i += n;
                     if *own_clause {
@@ -711,6 +742,9 @@ mod tests {
             ("Asthma. Mother has diabetes.", "asthma", Status::Affirmed),
             // Round 7: a parent speaking of a child is the informant.
             ("my son has a cough", "cough", Status::Affirmed),
+            // Round 7: a side inside a lexicon pattern is said again after the replacement.
+            ("rolled my right ankle", "right", Status::Affirmed),
+            ("rolled my right ankle", "sprain", Status::Affirmed),
             (
                 "our daughter keeps getting a fever",
                 "fever",

@@ -375,6 +375,10 @@ const MANIFESTATION_DEMOTION: f32 = 0.1;
 /// Score added to a leaf whose own title says a number of the clause ("stage 2").
 const NUMBER_BONUS: f32 = 0.03;
 
+/// Credit for a clause word that a leaf says only through a synonym ("wrist" for "hand"): the
+/// word itself said counts more.
+const SYNONYM_CREDIT: f32 = 0.95;
+
 /// Credit for a clause word that only another inclusion term of the leaf's path says.
 const UNION_CREDIT: f32 = 1.0;
 
@@ -2714,10 +2718,10 @@ impl IcdCoder {
                 .iter()
                 .zip(&alts_of)
                 .map(|((t, w), alts)| {
-                    let own_says =
-                        says(&own.title_view, *t) || alts.iter().any(|a| says(&own.title_view, *a));
-                    if own_says {
+                    if says(&own.title_view, *t) {
                         *w
+                    } else if alts.iter().any(|a| says(&own.title_view, *a)) {
+                        *w * SYNONYM_CREDIT
                     } else if has(t) && distinct.binary_search(t).is_err() {
                         *w * UNION_CREDIT
                     } else {
@@ -2749,8 +2753,10 @@ impl IcdCoder {
                 let mut matched = neg_matched;
                 let mut matched_words = neg_matched;
                 for (((t, w), alts), b) in q.iter().zip(&alts_of).zip(&base) {
-                    let credit = if *b < *w && (covers(*t) || alts.iter().any(|a| covers(*a))) {
+                    let credit = if *b < *w && covers(*t) {
                         *w
+                    } else if *b < *w * SYNONYM_CREDIT && alts.iter().any(|a| covers(*a)) {
+                        *w * SYNONYM_CREDIT
                     } else {
                         *b
                     };
