@@ -319,7 +319,6 @@ pub(crate) const LEXICON: &[(&str, &str, bool)] = &[
     ("sprained ankle", "sprain of ankle", false),
     ("twisted ankle", "sprain of ankle", false),
     ("bee sting", "toxic effect of venom of bees", false),
-    ("pneumonia", "pneumonia unspecified organism", false),
     ("asthma", "asthma", false),
     ("asthma exacerbation", "asthma with exacerbation", false),
     ("asthma attack", "asthma with exacerbation", false),
