@@ -349,6 +349,14 @@ const UNSAID_DEFAULTS: &[(&str, &str)] = &[
 ];
 const UNSAID_DEFAULT_MARGIN: f32 = 1.05;
 
+/// Title words common enough in the tabular to cost little by idf, whose absence from the text
+/// still matters: "subsequent" (I22 "Subsequent ST elevation myocardial infarction" is a second
+/// infarction within four weeks, not the first; the 7th character D is a later encounter) and
+/// "sequela" (7th character S). Unsaid, each costs at least this much.
+const UNSAID_COSTLY: &[(&str, f32)] = &[("subsequent", 2.0), ("sequela", 2.0)];
+/// Taken off such a code's score after the embedding similarity is added.
+const UNSAID_COSTLY_DEMOTION: f32 = 0.1;
+
 /// (text word, title word) pairs that contradict: a leaf whose title says the second when the
 /// text says the first pays the first's idf ("recurrent major depression" against "Major
 /// depressive disorder, single episode, ..."; "traumatic" against "nontraumatic", which
@@ -2486,6 +2494,27 @@ impl IcdCoder {
             }
             scored = rescored;
         }
+        // A code whose title says "subsequent" or "sequela" when the clause does not: the
+        // embedding similarity must not carry it past the first-encounter code (I22 against
+        // I21 for "anterior wall STEMI").
+        let costly: Vec<u32> = UNSAID_COSTLY
+            .iter()
+            .filter_map(|(w, _)| self.vocab.get(&clinrag_kg::normalize_term(w)).copied())
+            .filter(|t| !q.iter().any(|(x, _)| x == t))
+            .collect();
+        if !costly.is_empty() {
+            let mut demoted = false;
+            for sc in &mut scored {
+                let own = &self.nodes[self.leaves[sc.leaf].node].title_view;
+                if costly.iter().any(|t| own.says(*t)) {
+                    sc.score -= UNSAID_COSTLY_DEMOTION;
+                    demoted = true;
+                }
+            }
+            if demoted {
+                self.sort_scored(&mut scored);
+            }
+        }
         if !newborn {
             let mut demoted = false;
             for sc in &mut scored {
@@ -2619,6 +2648,10 @@ impl IcdCoder {
                     .map_or(0.0, |d| self.idf[*d as usize]);
                 Some((m, self.idf[m as usize].max(d * UNSAID_DEFAULT_MARGIN)))
             })
+            .chain(UNSAID_COSTLY.iter().filter_map(|(w, cost)| {
+                let m = *self.vocab.get(&clinrag_kg::normalize_term(w))?;
+                Some((m, self.idf[m as usize].max(*cost)))
+            }))
             .collect();
         let contradictions: Vec<(u32, u32)> = CONTRADICTS
             .iter()
