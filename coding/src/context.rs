@@ -113,6 +113,11 @@ const NEG_POST: &[&str] = &[
     "non distended",
     "regular rate and rhythm",
     "rrr",
+    "intact",
+    "not palpable",
+    "nonpalpable",
+    "non palpable",
+    "appropriate",
     "ruled out",
     "was ruled out",
     "negative",
@@ -742,6 +747,15 @@ mod tests {
             ("Asthma. Mother has diabetes.", "asthma", Status::Affirmed),
             // Round 7: a parent speaking of a child is the informant.
             ("my son has a cough", "cough", Status::Affirmed),
+            // Round 7: normal examination findings negate the organ before them.
+            (
+                "Lungs clear to auscultation bilaterally",
+                "lung",
+                Status::Negated,
+            ),
+            ("Abdomen nontender and nondistended", "abdomen", Status::Negated),
+            ("Tympanic membranes intact", "tympanic", Status::Negated),
+            ("Liver and spleen not palpable", "spleen", Status::Negated),
             // Round 7: a side inside a lexicon pattern is said again after the replacement.
             ("rolled my right ankle", "right", Status::Affirmed),
             ("rolled my right ankle", "sprain", Status::Affirmed),

@@ -377,6 +377,56 @@ const LIST_MAX_PARTS: usize = 5;
 const LIST_PART_MAX_WORDS: usize = 6;
 const LIST_MIN_SCORE: f32 = 0.6;
 
+/// Words that say where or of what, not what is wrong (with the sides, the `DEFAULTABLE` sites
+/// and the `IMPLIED` body parts): a clause of only these codes nothing.
+const CONTEXT_WORDS: &[&str] = &[
+    "back",
+    "head",
+    "neck",
+    "face",
+    "chest",
+    "abdomen",
+    "abdominal",
+    "pelvis",
+    "groin",
+    "eyelid",
+    "orbit",
+    "nose",
+    "mouth",
+    "tooth",
+    "teeth",
+    "skin",
+    "scalp",
+    "cheek",
+    "jaw",
+    "lip",
+    "tongue",
+    "throat",
+    "both",
+    "bilaterally",
+    "current",
+    "medication",
+    "medications",
+    "med",
+    "meds",
+    "drug",
+    "drugs",
+    "past",
+    "previous",
+    "regular",
+    "flexion",
+    "extension",
+    "degree",
+    "degrees",
+    "range",
+    "motion",
+    "palpated",
+    "symmetric",
+];
+
+/// The least embedding similarity at which a clause of only body parts and sides is coded.
+const CONTEXT_ONLY_MIN_SIMILARITY: f32 = 0.9;
+
 /// Taken off the score of a manifestation code ("in diseases classified elsewhere").
 const MANIFESTATION_DEMOTION: f32 = 0.1;
 
@@ -669,7 +719,7 @@ const MAX_SEMANTIC_QUERIES: usize = 512;
 const COMBINATION_MIN: f32 = 0.8;
 
 /// Least score of a clause of one scored word (see `code_clause`).
-const SINGLE_WORD_MIN_SCORE: f32 = 0.6;
+const SINGLE_WORD_MIN_SCORE: f32 = 0.65;
 
 /// Most stray-word readings of one text (each scores the clause up to n(n+1)/2 times; a long
 /// note's other clauses go without, with a warning).
@@ -690,6 +740,8 @@ pub struct IcdCoder {
     negatable: Vec<bool>,
     /// Negative qualifiers ("nonrheumatic"), by token (derived, not stored).
     soft: Vec<bool>,
+    /// Token ids of [`CONTEXT_WORDS`], sorted (see `only_context`).
+    context_words: Vec<u32>,
     /// Per category node: the side words (left, right, bilateral, unilateral) some leaf title
     /// below it says (derived, not stored).
     category_sides: HashMap<usize, Vec<u32>>,
@@ -918,6 +970,7 @@ impl IcdCoder {
             lay: ix.lay,
             negatable: Vec::new(),
             soft: Vec::new(),
+            context_words: Vec::new(),
             category_sides: HashMap::new(),
             stop: STOP.iter().copied().collect(),
             neutral: NEUTRAL.iter().copied().collect(),
@@ -947,6 +1000,57 @@ impl IcdCoder {
             }
         }
         self.soft = soft;
+        let mut context: Vec<u32> = LATERAL_WORDS
+            .iter()
+            .chain(DEFAULTABLE)
+            .chain(IMPLIED.iter().map(|(k, _)| k))
+            .chain(CONTEXT_WORDS)
+            .filter_map(|w| self.vocab.get(&clinrag_kg::normalize_term(w)).copied())
+            .collect();
+        // The body parts of the injury chapter's titles: the words after "of" in "Contusion of
+        // thyroid gland", "Fracture of patella", "Unspecified injury of right ankle".
+        // What comes before "of" names the injury ("Abrasion of ...", "Laceration of ..."):
+        // such a word is never a body part, even where a title says it after "of" ("Injury of
+        // conjunctiva and corneal abrasion").
+        let mut injuries: HashSet<u32> = HashSet::new();
+        for n in self.nodes.iter().filter(|n| n.code.starts_with('S')) {
+            for part in n.title.to_lowercase().split(',') {
+                let Some((head, _)) = part.split_once(" of ") else {
+                    continue;
+                };
+                for t in tokenize(head) {
+                    if let Some(&id) = self.vocab.get(t.norm.as_str()) {
+                        injuries.insert(id);
+                    }
+                }
+            }
+        }
+        for n in self.nodes.iter().filter(|n| n.code.starts_with('S')) {
+            for part in n.title.to_lowercase().split(',') {
+                let Some((_, site)) = part.split_once(" of ") else {
+                    continue;
+                };
+                for w in site.split_whitespace() {
+                    if matches!(w, "with" | "without" | "due" | "by" | "from" | "in") {
+                        break;
+                    }
+                    for t in tokenize(w) {
+                        let w = t.norm.as_str();
+                        if self.stop.contains(w) || self.neutral.contains(w) {
+                            continue;
+                        }
+                        if let Some(&id) = self.vocab.get(w)
+                            && !injuries.contains(&id)
+                        {
+                            context.push(id);
+                        }
+                    }
+                }
+            }
+        }
+        context.sort_unstable();
+        context.dedup();
+        self.context_words = context;
         let lateral: Vec<u32> = LATERAL_WORDS
             .iter()
             .filter_map(|w| self.vocab.get(*w).copied())
@@ -1309,6 +1413,7 @@ impl IcdCoder {
             lay,
             negatable: Vec::new(),
             soft: Vec::new(),
+            context_words: Vec::new(),
             category_sides: HashMap::new(),
             stop: STOP.iter().copied().collect(),
             neutral: NEUTRAL.iter().copied().collect(),
@@ -2423,7 +2528,7 @@ impl IcdCoder {
             }
             let (top, i, mut scored) = best?;
             cur.remove(i);
-            if weight(&cur) < floor {
+            if weight(&cur) < floor || self.only_context(&cur) {
                 return None;
             }
             if top >= STRAY_MIN_SCORE
@@ -2440,6 +2545,14 @@ impl IcdCoder {
         None
     }
 
+    /// Whether a query says only where or of what (a body part, a side, "current medications"),
+    /// no condition: such a clause codes nothing ("right arm" is no fracture of the humerus).
+    fn only_context(&self, q: &[(u32, f32)]) -> bool {
+        !q.is_empty()
+            && q.iter()
+                .all(|(t, _)| self.context_words.binary_search(t).is_ok() || self.is_number(*t))
+    }
+
     #[allow(clippy::type_complexity, clippy::too_many_arguments)]
     fn code_clause(
         &self,
@@ -2454,6 +2567,24 @@ impl IcdCoder {
         (stray_left, stray_skipped): (&std::cell::Cell<usize>, &std::cell::Cell<bool>),
         acc: &mut [f32],
     ) -> Option<ClauseOutcome> {
+        // A clause whose known words only say where ("right ankle", "Lumbar spine: forward
+        // flexion") codes nothing, unless the embedding finds a code very close to the clause
+        // as written (its other words may say what: "scratched eye").
+        let context_only = self.only_context(q);
+        if context_only && semantic.iter().all(|h| h.1 < CONTEXT_ONLY_MIN_SIMILARITY) {
+            return None;
+        }
+        let semantic: Vec<Hit> = if context_only {
+            semantic
+                .iter()
+                .copied()
+                .filter(|h| h.1 >= CONTEXT_ONLY_MIN_SIMILARITY)
+                .collect()
+        } else {
+            semantic.to_vec()
+        };
+        let semantic = semantic.as_slice();
+        let q: &[(u32, f32)] = if context_only { &[] } else { q };
         let mut scored = if q.is_empty() {
             Vec::new()
         } else {
