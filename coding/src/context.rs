@@ -753,7 +753,11 @@ mod tests {
                 "lung",
                 Status::Negated,
             ),
-            ("Abdomen nontender and nondistended", "abdomen", Status::Negated),
+            (
+                "Abdomen nontender and nondistended",
+                "abdomen",
+                Status::Negated,
+            ),
             ("Tympanic membranes intact", "tympanic", Status::Negated),
             ("Liver and spleen not palpable", "spleen", Status::Negated),
             // Round 7: a side inside a lexicon pattern is said again after the replacement.

@@ -487,6 +487,31 @@ const DEFAULTABLE: &[&str] = &[
     "lower",
 ];
 
+/// The noun forms a participle or adjective may stand for, most likely first: "perforated" ->
+/// "perforation", "infected" -> "infection", "fractured" -> "fracture", "anemic" -> "anemia",
+/// "gangrenous" -> "gangrene". Only forms the vocabulary has are used.
+fn word_forms(w: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if w.len() < 6 || !w.bytes().all(|b| b.is_ascii_lowercase()) {
+        return out;
+    }
+    if let Some(stem) = w.strip_suffix("ated") {
+        out.push(format!("{stem}ation"));
+    }
+    if let Some(stem) = w.strip_suffix("ed") {
+        out.push(format!("{stem}ion"));
+        out.push(format!("{stem}e"));
+        out.push(format!("{stem}ment"));
+    }
+    if let Some(stem) = w.strip_suffix("ic") {
+        out.push(format!("{stem}ia"));
+    }
+    if let Some(stem) = w.strip_suffix("ous") {
+        out.push(format!("{stem}e"));
+    }
+    out
+}
+
 /// The cache key of a query.
 fn query_key(q: &[(u32, f32)], free: &[u32], negq: &[(u32, f32)]) -> Vec<u32> {
     q.iter()
@@ -541,7 +566,7 @@ fn index_config_text() -> String {
     .collect();
     // Bump the leading tag when `view` or the leaf construction changes.
     format!(
-        "index-13 {probe:?}{STOP:?}{WITHOUT_OF_GOES_ON:?}{NEUTRAL:?}{DEFAULTABLE:?}{SYNONYM_PAIRS:?}{SYNONYMS:?}"
+        "index-14 {probe:?}{STOP:?}{WITHOUT_OF_GOES_ON:?}{NEUTRAL:?}{DEFAULTABLE:?}{SYNONYM_PAIRS:?}{SYNONYMS:?}"
     )
 }
 
@@ -1695,6 +1720,25 @@ impl IcdCoder {
                 }
             }
         }
+        // The tabular's own participles and adjectives also match its nouns ("perforated" in a
+        // clause, "perforation" in a title).
+        let forms: Vec<(u32, u32)> = me
+            .vocab
+            .iter()
+            .flat_map(|(w, &id)| {
+                word_forms(w)
+                    .into_iter()
+                    .filter_map(|f| me.vocab.get(f.as_str()).copied())
+                    .filter(move |f| *f != id)
+                    .map(move |f| (id, f))
+            })
+            .collect();
+        for (id, f) in forms {
+            let entry = me.syn.entry(id).or_default();
+            if !entry.contains(&f) {
+                entry.push(f);
+            }
+        }
         me.numeric = vec![false; me.vocab.len()];
         for (w, &id) in &me.vocab {
             me.numeric[id as usize] = w.bytes().all(|b| b.is_ascii_digit());
@@ -2478,7 +2522,14 @@ impl IcdCoder {
                         .filter_map(|w| self.vocab.get(*w)),
                 );
             }
-            if let Some(&id) = self.vocab.get(s)
+            // A word the tabular never says may still be a form of one it says ("perforated"
+            // for "perforation", "anemic" for "anemia").
+            let id = self.vocab.get(s).copied().or_else(|| {
+                word_forms(s)
+                    .into_iter()
+                    .find_map(|f| self.vocab.get(f.as_str()).copied())
+            });
+            if let Some(id) = id
                 && !q.iter().any(|(t, _)| *t == id)
             {
                 q.push((id, self.idf[id as usize]));
