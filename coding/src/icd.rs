@@ -3652,3 +3652,49 @@ pub(crate) fn normalise_code(code: &str) -> String {
         format!("{}.{}", &c[..3], &c[3..])
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn word_forms_of_participles_and_adjectives() {
+        for (word, form) in [
+            ("perforated", "perforation"),
+            ("ulcerated", "ulceration"),
+            ("infected", "infection"),
+            ("fractured", "fracture"),
+            ("anemic", "anemia"),
+            ("gangrenous", "gangrene"),
+        ] {
+            assert!(
+                word_forms(word).iter().any(|f| f == form),
+                "{word}: {:?}",
+                word_forms(word)
+            );
+        }
+        // Short words and words with digits or capitals have none.
+        assert!(word_forms("red").is_empty());
+        assert!(word_forms("covid19ed").is_empty());
+    }
+
+    #[test]
+    fn closing_brackets_that_name_the_condition() {
+        assert_eq!(
+            closing_bracket_synonym("Acute obstructive laryngitis [croup]"),
+            Some("croup")
+        );
+        assert_eq!(
+            closing_bracket_synonym("Thromboangiitis obliterans [Buerger's disease]"),
+            Some("Buerger's disease")
+        );
+        for title in [
+            "Eosinophilic cellulitis [Wells]",
+            "Acute lymphoblastic leukemia [ALL]",
+            "Corrosion of third degree of right ear [any part, except ear drum]",
+            "Sixth [abducent] nerve palsy, right eye",
+        ] {
+            assert_eq!(closing_bracket_synonym(title), None, "{title}");
+        }
+    }
+}
