@@ -427,6 +427,41 @@ const CONTEXT_WORDS: &[&str] = &[
 /// The least embedding similarity at which a clause of only body parts and sides is coded.
 const CONTEXT_ONLY_MIN_SIMILARITY: f32 = 0.9;
 
+/// Words of the B95-B97 agent names that name no agent by themselves.
+const AGENT_GENERIC: &[&str] = &[
+    "group",
+    "infection",
+    "resistant",
+    "susceptible",
+    "methicillin",
+    "bacterial",
+    "agents",
+    "agent",
+    "viral",
+    "virus",
+    "human",
+    "type",
+    "pneumoniae",
+    "pneumonia",
+    "influenzae",
+    "influenza",
+    "shiga",
+    "toxin",
+    "producing",
+    "lymphotrophic",
+    "cell",
+    "associated",
+    "immunodeficiency",
+    "respiratory",
+];
+
+/// Codes of an infectious agent at an unspecified site (A49 bacterial, B34 viral): with a site or
+/// condition in the clause, the condition is coded and the agent apart.
+const AGENT_UNSPECIFIED_SITE: &[&str] = &["A49", "B34"];
+
+/// The least score of the agent's B95-B97 reading.
+const AGENT_MIN_SCORE: f32 = 0.4;
+
 /// Taken off the score of a manifestation code ("in diseases classified elsewhere").
 const MANIFESTATION_DEMOTION: f32 = 0.1;
 
@@ -767,6 +802,10 @@ pub struct IcdCoder {
     soft: Vec<bool>,
     /// Token ids of [`CONTEXT_WORDS`], sorted (see `only_context`).
     context_words: Vec<u32>,
+    /// Token ids that name an infectious agent (from the B95-B97 titles), sorted.
+    organisms: Vec<u32>,
+    /// Every token id of the B95-B97 titles' agent names ("resistant", "group"), sorted.
+    agent_words: Vec<u32>,
     /// Per category node: the side words (left, right, bilateral, unilateral) some leaf title
     /// below it says (derived, not stored).
     category_sides: HashMap<usize, Vec<u32>>,
@@ -996,6 +1035,8 @@ impl IcdCoder {
             negatable: Vec::new(),
             soft: Vec::new(),
             context_words: Vec::new(),
+            organisms: Vec::new(),
+            agent_words: Vec::new(),
             category_sides: HashMap::new(),
             stop: STOP.iter().copied().collect(),
             neutral: NEUTRAL.iter().copied().collect(),
@@ -1076,6 +1117,37 @@ impl IcdCoder {
         context.sort_unstable();
         context.dedup();
         self.context_words = context;
+        // The agents of B95-B97 ("Methicillin resistant Staphylococcus aureus infection as the
+        // cause of diseases classified elsewhere"): the words before "as the cause".
+        let mut organisms: Vec<u32> = Vec::new();
+        let mut agent_words: Vec<u32> = Vec::new();
+        for n in self
+            .nodes
+            .iter()
+            .filter(|n| ["B95", "B96", "B97"].iter().any(|p| n.code.starts_with(p)))
+        {
+            let lower = n.title.to_lowercase();
+            let name = lower.split(" as the cause").next().unwrap_or("");
+            for t in tokenize(name) {
+                let w = t.norm.as_str();
+                let Some(&id) = self.vocab.get(w) else {
+                    continue;
+                };
+                if self.stop.contains(w) || self.neutral.contains(w) {
+                    continue;
+                }
+                agent_words.push(id);
+                if !AGENT_GENERIC.contains(&w) && w.len() > 2 {
+                    organisms.push(id);
+                }
+            }
+        }
+        organisms.sort_unstable();
+        organisms.dedup();
+        agent_words.sort_unstable();
+        agent_words.dedup();
+        self.organisms = organisms;
+        self.agent_words = agent_words;
         let lateral: Vec<u32> = LATERAL_WORDS
             .iter()
             .filter_map(|w| self.vocab.get(*w).copied())
@@ -1439,6 +1511,8 @@ impl IcdCoder {
             negatable: Vec::new(),
             soft: Vec::new(),
             context_words: Vec::new(),
+            organisms: Vec::new(),
+            agent_words: Vec::new(),
             category_sides: HashMap::new(),
             stop: STOP.iter().copied().collect(),
             neutral: NEUTRAL.iter().copied().collect(),
@@ -2329,6 +2403,43 @@ impl IcdCoder {
             if preg_used && let Some(pw) = &preg_words {
                 cw = pw;
             }
+            // The infectious agent named in the clause ("E. coli UTI", "MRSA cellulitis",
+            // "helicobacter pylori gastritis"): when the clause codes to nothing but the agent
+            // (A49 / B34 "of unspecified site", B95-B97) or to nothing at all, it is read again
+            // without the agent's words for the condition; the agent is coded apart below.
+            let agent_only = |l: usize| {
+                let code = &self.nodes[self.leaves[l].node].code;
+                AGENT_UNSPECIFIED_SITE
+                    .iter()
+                    .chain(&["B95", "B96", "B97"])
+                    .any(|p| code.starts_with(p))
+            };
+            let names_agent = cw.iter().any(|w| {
+                w.status == Status::Affirmed
+                    && self
+                        .vocab
+                        .get(&w.norm)
+                        .is_some_and(|id| self.organisms.binary_search(id).is_ok())
+            });
+            if names_agent && outcome.as_ref().is_none_or(|o| agent_only(o.0)) {
+                let rest: Vec<Word> = cw
+                    .iter()
+                    .filter(|w| {
+                        !self
+                            .vocab
+                            .get(&w.norm)
+                            .is_some_and(|id| self.agent_words.binary_search(id).is_ok())
+                    })
+                    .cloned()
+                    .collect();
+                if let Some(mut o) = run(&rest, &[], &mut acc)
+                    && o.1 >= self.options.min_score
+                    && !agent_only(o.0)
+                {
+                    o.2.push_str("; the infectious agent coded apart");
+                    outcome = Some(o);
+                }
+            }
             let Some((leaf, score, mut rationale, alts, extra, semantic_only)) = outcome else {
                 continue;
             };
@@ -2337,6 +2448,77 @@ impl IcdCoder {
             }
             if lay_used {
                 rationale.push_str("; read with HPO lay terms");
+            }
+            // An infectious agent named with a condition coded elsewhere ("E. coli UTI", "MRSA
+            // cellulitis of the left leg"): the condition's code, and the agent's B95-B97 code
+            // ("use additional code to identify infectious agent"), unless the condition's code
+            // already names the agent (J15.212 "Pneumonia due to MRSA").
+            let mut agent: Option<(usize, f32, Vec<Evidence>)> = None;
+            let org: Vec<&Word> = cw
+                .iter()
+                .filter(|w| {
+                    w.status == Status::Affirmed
+                        && self
+                            .vocab
+                            .get(&w.norm)
+                            .is_some_and(|id| self.organisms.binary_search(id).is_ok())
+                })
+                .collect();
+            if !org.is_empty() {
+                let said_by = |leaf: usize| {
+                    org.iter().any(|w| {
+                        self.vocab.get(&w.norm).is_some_and(|id| {
+                            self.nodes[self.leaves[leaf].node].title_view.says(*id)
+                        })
+                    })
+                };
+                if !said_by(leaf) {
+                    let mut aw: Vec<Word> =
+                        cw.iter()
+                            .filter(|w| {
+                                w.status == Status::Affirmed
+                                    && w.norm != "infection"
+                                    && self.vocab.get(&w.norm).is_some_and(|id| {
+                                        self.agent_words.binary_search(id).is_ok()
+                                    })
+                            })
+                            .cloned()
+                            .collect();
+                    if let Some(last) = aw.last().cloned() {
+                        for norm in ["cause", "classified", "elsewhere"] {
+                            aw.push(Word {
+                                norm: norm.into(),
+                                rewritten: true,
+                                ..last.clone()
+                            });
+                        }
+                    }
+                    // The best B95-B97 code of the reading (its first code may be another
+                    // agent code, "Sepsis due to E. coli").
+                    let is_agent = |l: usize| {
+                        ["B95", "B96", "B97"]
+                            .iter()
+                            .any(|p| self.nodes[self.leaves[l].node].code.starts_with(p))
+                    };
+                    let best = run(&aw, &[], &mut acc).and_then(|o| {
+                        std::iter::once((o.0, o.1))
+                            .chain(o.3.iter().map(|&(l, s)| (l, s)))
+                            .find(|&(l, _)| is_agent(l))
+                    });
+                    if let Some(o) = best
+                        && o.1 >= AGENT_MIN_SCORE
+                    {
+                        let ev = org
+                            .iter()
+                            .map(|w| Evidence {
+                                start: w.start,
+                                end: w.end,
+                                text: chars[w.start..w.end].iter().collect(),
+                            })
+                            .collect();
+                        agent = Some((o.0, o.1, ev));
+                    }
+                }
             }
             let node = self.leaves[leaf].node;
             let mut evidence = self.evidence(cw, leaf, &chars);
@@ -2364,6 +2546,16 @@ impl IcdCoder {
                 rationale,
                 clause,
             });
+            if let Some((l, s, mut ev)) = agent {
+                ev.dedup_by_key(|e| (e.start, e.end));
+                problems.push(Problem {
+                    node: self.leaves[l].node,
+                    score: s,
+                    evidence: ev,
+                    rationale: "the infectious agent of the condition (B95-B97)".into(),
+                    clause,
+                });
+            }
             for (l, s, r) in extra {
                 let evidence = self.evidence(cw, l, &chars);
                 problems.push(Problem {

@@ -949,7 +949,7 @@ fn the_pronoun_i_is_no_numeral() {
 }
 
 /// Verbatim categories of the CDC FY2026 tabular (C43, F32, F33, J05, K57, L98, M72, N12, N16,
-/// N30, N39, O14, O23, S93, S99, Z3A)
+/// N30, N39, O14, O23, S93, S99, Z3A, and A49, B95, B96, K29, L03 for infectious agents)
 /// for the round-7 rules.
 fn icd_round7() -> IcdCoder {
     let tab = clinrag_kg::load_icd10cm(&fixture("tabular_round7.xml"), None).unwrap();
@@ -1050,5 +1050,22 @@ fn a_body_part_alone_is_no_injury() {
         ("sprained left ankle", "S93.402A"),
     ] {
         assert_eq!(top(&coder, text).as_deref(), Some(want), "{text}");
+    }
+}
+
+#[test]
+fn an_infectious_agent_is_coded_after_the_condition() {
+    let coder = icd_round7();
+    for (text, want) in [
+        ("E. coli UTI", vec!["N39.0", "B96.20"]),
+        ("MRSA cellulitis of the left leg", vec!["L03.116", "B95.62"]),
+        ("H. pylori gastritis", vec!["K29.70", "B96.81"]),
+        // The agent alone: its own code of unspecified site.
+        ("MRSA infection", vec!["A49.02"]),
+        // No agent: the condition alone.
+        ("UTI", vec!["N39.0"]),
+    ] {
+        let c = coder.code(text);
+        assert_eq!(primaries(&c), want, "{text}: {:?}", codes(&c));
     }
 }
