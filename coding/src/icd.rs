@@ -1212,8 +1212,12 @@ impl IcdCoder {
                 None => push(&n.title, l.node),
             }
             for &p in &l.path {
+                // The title's closing-bracket synonym is in the embedded title already.
+                let bracket = closing_bracket_synonym(&self.nodes[p].title);
                 for v in &self.nodes[p].incl {
-                    push(&v.text, p);
+                    if Some(v.text.as_str()) != bracket {
+                        push(&v.text, p);
+                    }
                 }
             }
         }
