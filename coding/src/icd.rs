@@ -2429,10 +2429,9 @@ impl IcdCoder {
                 let rest: Vec<Word> = cw
                     .iter()
                     .filter(|w| {
-                        !self
-                            .vocab
+                        self.vocab
                             .get(&w.norm)
-                            .is_some_and(|id| self.agent_words.binary_search(id).is_ok())
+                            .is_none_or(|id| self.agent_words.binary_search(id).is_err())
                     })
                     .cloned()
                     .collect();
