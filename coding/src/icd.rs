@@ -680,6 +680,8 @@ const SYNONYMS: &[(&str, &[&str])] = &[
     ("bleeding", &["hemorrhage"]),
     ("bleed", &["hemorrhage"]),
     ("hiatal", &["hiatus"]),
+    // The pregnancy chapter says "maternal" ("Unspecified maternal hypertension").
+    ("pregnancy", &["maternal"]),
     // Cystitis is an infection of the bladder ("Infections of bladder in pregnancy").
     ("cystitis", &["bladder"]),
     // The sigmoid is part of the colon, the large intestine of the tabular's titles.
@@ -2613,6 +2615,14 @@ impl IcdCoder {
             }
         }
         let mut problems = merged;
+        // "Pregnant state, incidental" (Z33.1) is for a pregnancy nothing complicates: with a
+        // code of the pregnancy chapter it goes (its excludes1 would otherwise drop that code).
+        if problems
+            .iter()
+            .any(|p| self.nodes[p.node].code.starts_with('O'))
+        {
+            problems.retain(|p| !self.nodes[p.node].code.starts_with("Z33"));
+        }
         self.apply_combinations(&mut problems);
         let mut conflicts = Vec::new();
         self.resolve_excludes1(&mut problems, &mut conflicts);

@@ -952,7 +952,7 @@ fn the_pronoun_i_is_no_numeral() {
 }
 
 /// Verbatim categories of the CDC FY2026 tabular (C43, F32, F33, J05, K57, L98, M72, N12, N16,
-/// N30, N39, O14, O23, S93, S99, Z3A, and A49, B95, B96, K29, L03 for infectious agents)
+/// N30, N39, O14, O23, S93, S99, Z33, Z3A, and A49, B95, B96, K29, L03 for infectious agents)
 /// for the round-7 rules.
 fn icd_round7() -> IcdCoder {
     let tab = clinrag_kg::load_icd10cm(&fixture("tabular_round7.xml"), None).unwrap();
@@ -1023,6 +1023,11 @@ fn a_condition_in_a_pregnancy_is_coded_in_the_pregnancy_chapter() {
             vec!["O14.13", "Z3A.34"],
         ),
         ("UTI in pregnancy, 2nd trimester", vec!["O23.42"]),
+        // "Pregnant state, incidental" yields to the pregnancy chapter's code.
+        (
+            "Pregnant at 22 weeks gestation with UTI.",
+            vec!["O23.42", "Z3A.22"],
+        ),
         // No pregnancy: the condition's own code.
         ("UTI", vec!["N39.0"]),
         ("not pregnant; UTI", vec!["N39.0"]),
