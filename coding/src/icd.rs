@@ -2420,14 +2420,17 @@ impl IcdCoder {
                     .chain(&["B95", "B96", "B97"])
                     .any(|p| code.starts_with(p))
             };
-            let names_agent = cw.iter().any(|w| {
-                w.status == Status::Affirmed
-                    && self
-                        .vocab
-                        .get(&w.norm)
-                        .is_some_and(|id| self.organisms.binary_search(id).is_ok())
-            });
-            if names_agent && outcome.as_ref().is_none_or(|o| agent_only(o.0)) {
+            let org: Vec<&Word> = cw
+                .iter()
+                .filter(|w| {
+                    w.status == Status::Affirmed
+                        && self
+                            .vocab
+                            .get(&w.norm)
+                            .is_some_and(|id| self.organisms.binary_search(id).is_ok())
+                })
+                .collect();
+            if !org.is_empty() && outcome.as_ref().is_none_or(|o| agent_only(o.0)) {
                 let rest: Vec<Word> = cw
                     .iter()
                     .filter(|w| {
@@ -2459,16 +2462,6 @@ impl IcdCoder {
             // ("use additional code to identify infectious agent"), unless the condition's code
             // already names the agent (J15.212 "Pneumonia due to MRSA").
             let mut agent: Option<(usize, f32, Vec<Evidence>)> = None;
-            let org: Vec<&Word> = cw
-                .iter()
-                .filter(|w| {
-                    w.status == Status::Affirmed
-                        && self
-                            .vocab
-                            .get(&w.norm)
-                            .is_some_and(|id| self.organisms.binary_search(id).is_ok())
-                })
-                .collect();
             if !org.is_empty() {
                 let said_by = |leaf: usize| {
                     org.iter().any(|w| {
