@@ -337,6 +337,9 @@ const LATERAL_WORDS: &[&str] = &["left", "right", "bilateral", "unilateral"];
 
 /// Taken off a leaf that says no side when the text names one that a sibling says.
 const SIDE_MISSED: f32 = 0.2;
+/// A clause read again with the one side its sentence says elsewhere keeps that reading when
+/// it scores at least this close to the reading without it.
+const SIDE_FROM_SENTENCE_MARGIN: f32 = 0.05;
 
 /// Pairs (marked, default) of title words where text that says neither reads as the default,
 /// so an unsaid marked word costs at least `UNSAID_DEFAULT_MARGIN` times an unsaid default:
@@ -346,6 +349,9 @@ const UNSAID_DEFAULTS: &[(&str, &str)] = &[
     ("chronic", "acute"),
     ("undetermined", "accidental"),
     ("nondisplaced", "displaced"),
+    // Atherosclerosis of the extremities: of the native arteries unless a graft is said (I70.2-
+    // against I70.3-).
+    ("bypass", "native"),
 ];
 const UNSAID_DEFAULT_MARGIN: f32 = 1.05;
 
@@ -353,7 +359,16 @@ const UNSAID_DEFAULT_MARGIN: f32 = 1.05;
 /// still matters: "subsequent" (I22 "Subsequent ST elevation myocardial infarction" is a second
 /// infarction within four weeks, not the first; the 7th character D is a later encounter) and
 /// "sequela" (7th character S). Unsaid, each costs at least this much.
-const UNSAID_COSTLY: &[(&str, f32)] = &[("subsequent", 2.0), ("sequela", 2.0)];
+const UNSAID_COSTLY: &[(&str, f32)] = &[
+    ("subsequent", 2.0),
+    ("sequela", 2.0),
+    // A drug named in a medication list is not a poisoning (T36-T50 "Poisoning by ...").
+    ("poisoning", 2.0),
+    ("underdosing", 2.0),
+    // "Below-knee amputation" is a status or a procedure (Z89.51-), not "Complete traumatic
+    // amputation" (S88.-); "pneumothorax" is J93.-, not S27.0.
+    ("traumatic", 1.5),
+];
 /// Taken off such a code's score after the embedding similarity is added.
 const UNSAID_COSTLY_DEMOTION: f32 = 0.1;
 
@@ -527,6 +542,11 @@ const DEFAULTABLE: &[&str] = &[
 /// "gangrenous" -> "gangrene". Only forms the vocabulary has are used.
 fn word_forms(w: &str) -> Vec<String> {
     let mut out = Vec::new();
+    // Irregular participles.
+    if let Some((_, noun)) = IRREGULAR_FORMS.iter().find(|(p, _)| *p == w) {
+        out.push((*noun).to_string());
+        return out;
+    }
     if w.len() < 6 || !w.bytes().all(|b| b.is_ascii_lowercase()) {
         return out;
     }
@@ -546,6 +566,15 @@ fn word_forms(w: &str) -> Vec<String> {
     }
     out
 }
+
+/// Irregular participles and the noun of the tabular's titles ("bitten" -> "bite").
+const IRREGULAR_FORMS: &[(&str, &str)] = &[
+    ("bitten", "bite"),
+    ("stung", "sting"),
+    ("torn", "tear"),
+    ("burnt", "burn"),
+    ("swollen", "swelling"),
+];
 
 /// The cache key of a query.
 fn query_key(q: &[(u32, f32)], free: &[u32], negq: &[(u32, f32)]) -> Vec<u32> {
@@ -601,7 +630,7 @@ fn index_config_text() -> String {
     .collect();
     // Bump the leading tag when `view` or the leaf construction changes.
     format!(
-        "index-14 {probe:?}{STOP:?}{WITHOUT_OF_GOES_ON:?}{NEUTRAL:?}{DEFAULTABLE:?}{SYNONYM_PAIRS:?}{SYNONYMS:?}"
+        "index-15 {probe:?}{STOP:?}{WITHOUT_OF_GOES_ON:?}{NEUTRAL:?}{DEFAULTABLE:?}{SYNONYM_PAIRS:?}{SYNONYMS:?}"
     )
 }
 
@@ -671,6 +700,10 @@ const SYNONYMS: &[(&str, &[&str])] = &[
     ("fibular", &["fibula"]),
     ("radial", &["radius"]),
     ("ulnar", &["ulna"]),
+    // The forearm of the pathological-fracture titles ("Age-related osteoporosis with current
+    // pathological fracture, left forearm").
+    ("radius", &["forearm"]),
+    ("ulna", &["forearm"]),
     ("clavicular", &["clavicle"]),
     ("pelvic", &["pelvis"]),
     ("testicle", &["testis", "testicular"]),
@@ -2057,6 +2090,26 @@ impl IcdCoder {
                 foreign.len()
             ));
         }
+        // A medication list ("Medications: atorvastatin 20 mg nightly, aspirin 81 mg daily")
+        // names drugs, not conditions: its sentence is not coded, except the long-term drug
+        // therapy clauses (Z79.-) the lexicon made of it.
+        if let Some(list) = words.iter().position(|w| {
+            MEDICATION_HEADINGS.contains(&w.norm.as_str())
+                && chars
+                    .get(w.end..)
+                    .is_some_and(|rest| rest.iter().find(|c| !c.is_whitespace()) == Some(&':'))
+        }) {
+            let (sentence, from) = (words[list].sentence, words[list].end);
+            for w in &mut words {
+                if w.sentence == sentence
+                    && w.start >= from
+                    && w.status == Status::Affirmed
+                    && !w.rewritten
+                {
+                    w.status = Status::Trigger;
+                }
+            }
+        }
         let mut problems: Vec<Problem> = Vec::new();
         let mut alternatives: Vec<(usize, f32)> = Vec::new();
         let mut cache: HashMap<Vec<u32>, Option<ClauseOutcome>> = HashMap::new();
@@ -2331,6 +2384,74 @@ impl IcdCoder {
                 (Some(lw), true) => lw,
                 _ => written,
             };
+            // A clause that names no side, in a sentence that names one side elsewhere ("my left
+            // eye has gone misty and the eye doctor says it's a nuclear cataract in that eye"):
+            // read again with that side, kept when the code says it.
+            let side_words: Option<Vec<Word>> = outcome.as_ref().and_then(|o| {
+                if cw.iter().any(|w| {
+                    LATERAL_WORDS.contains(&w.norm.as_str()) && w.status == Status::Affirmed
+                }) {
+                    return None;
+                }
+                let sentence = cw.first()?.sentence;
+                let mut said = words.iter().filter(|w| {
+                    w.sentence == sentence
+                        && w.status == Status::Affirmed
+                        && LATERAL_WORDS.contains(&w.norm.as_str())
+                });
+                let side = said.next()?;
+                if said.any(|w| w.norm != side.norm) {
+                    return None;
+                }
+                let title = &self.nodes[self.leaves[o.0].node].title_view;
+                if self.vocab.get(&side.norm).is_some_and(|t| title.says(*t)) {
+                    return None;
+                }
+                let mut sw = cw.to_vec();
+                sw.push(Word {
+                    rewritten: true,
+                    ..side.clone()
+                });
+                Some(sw)
+            });
+            let mut side_used = false;
+            if let Some(sw) = &side_words
+                && let Some(alt) = run(sw, sem, &mut acc)
+            {
+                let current = outcome.as_ref().map_or(0.0, |o| o.1);
+                let code = &self.nodes[self.leaves[alt.0].node].code;
+                let same_category = outcome.as_ref().is_some_and(|o| {
+                    self.nodes[self.leaves[o.0].node].code.get(..3) == code.get(..3)
+                });
+                let says_side = sw.last().is_some_and(|w| {
+                    self.vocab
+                        .get(&w.norm)
+                        .is_some_and(|t| self.nodes[self.leaves[alt.0].node].title_view.says(*t))
+                });
+                // A sibling of the reading without the side (H66.90 -> H66.91; S52.501A ->
+                // S52.502A) is the same condition; anything else must score as well.
+                let sibling = outcome.as_ref().is_some_and(|o| {
+                    let up = |l: usize, n: usize| {
+                        let mut node = Some(self.leaves[l].node);
+                        for _ in 0..n {
+                            node = node.and_then(|x| self.nodes[x].parent);
+                        }
+                        node
+                    };
+                    let n = if code.len() == 8 { 2 } else { 1 };
+                    up(o.0, n).is_some() && up(o.0, n) == up(alt.0, n)
+                });
+                if same_category
+                    && says_side
+                    && (sibling || alt.1 >= current - SIDE_FROM_SENTENCE_MARGIN)
+                {
+                    outcome = Some(alt);
+                    side_used = true;
+                }
+            }
+            if side_used && let Some(sw) = &side_words {
+                cw = sw;
+            }
             // In a pregnancy, a condition is coded to the pregnancy chapter where it has a code
             // there (guideline I.C.15.a.1): the clause read again with the pregnancy and its
             // trimester ("UTI at 22 wks gestation" -> O23.42), kept when it lands on an O code
@@ -2446,6 +2567,23 @@ impl IcdCoder {
                 {
                     o.2.push_str("; the infectious agent coded apart");
                     outcome = Some(o);
+                }
+            }
+            // A drug named without an event ("aspirin 81 mg daily") is no poisoning, adverse
+            // effect or underdosing (T36-T50).
+            if let Some(o) = &outcome {
+                let code = &self.nodes[self.leaves[o.0].node].code;
+                let drug_event = code.starts_with('T')
+                    && code
+                        .get(1..3)
+                        .and_then(|n| n.parse::<u32>().ok())
+                        .is_some_and(|n| (36..=50).contains(&n));
+                if drug_event
+                    && !cw.iter().any(|w| {
+                        w.status == Status::Affirmed && DRUG_EVENT_WORDS.contains(&w.norm.as_str())
+                    })
+                {
+                    outcome = None;
                 }
             }
             let Some((leaf, score, mut rationale, alts, extra, semantic_only)) = outcome else {
@@ -2632,9 +2770,13 @@ impl IcdCoder {
                 "stray-word reading used for the first {MAX_STRAY_READINGS} uncoded clauses only"
             ));
         }
-        // Merge duplicates (same code from several clauses).
+        self.drop_explained_symptoms(&mut problems, &words);
+        self.drop_unspecified_twins(&mut problems);
+        // Merge duplicates (same code from several clauses). Signs and symptoms follow the
+        // diagnoses (guideline I.B.5: a symptom code is not sequenced first when a related
+        // definitive diagnosis is established); otherwise first mention first.
         let mut codes: Vec<CodeResult> = Vec::new();
-        problems.sort_by_key(|p| p.clause);
+        problems.sort_by_key(|p| (self.is_symptom(p.node), p.clause));
         for p in problems {
             let n = &self.nodes[p.node];
             if let Some(c) = codes.iter_mut().find(|c| c.code == n.code) {
@@ -3492,11 +3634,65 @@ impl IcdCoder {
                     .push_str("; hypertension with heart or kidney involvement (combination code)");
             }
         }
-        // COPD + pneumonia -> J44.0 (+ the pneumonia).
+        // A hypertensive kidney or heart code read from one clause ("ESRD 2/2 HTN" -> I12.9,
+        // "hypertension with heart failure" -> I11.0), with the stage or the other organ said
+        // in another: the code of both, and of the stage (I12.0 for stage 5 or end stage).
+        let late = has(problems, &ckd_late).is_some();
+        if let Some(h) = has(problems, &|c: &str| c == "I12.9" || c == "I12.0") {
+            let hf = has(problems, &|c: &str| c.starts_with("I50.") || c == "I11.0").is_some();
+            let target = match (hf, late) {
+                (true, true) => Some("I13.2"),
+                (true, false) => Some("I13.0"),
+                (false, true) => Some("I12.0"),
+                (false, false) => None,
+            };
+            if let Some(ix) = target.and_then(|t| self.billable(t))
+                && ix != problems[h].node
+            {
+                problems[h].node = ix;
+                problems[h]
+                    .rationale
+                    .push_str("; with the stage or heart involvement said elsewhere");
+                problems.retain(|p| self.nodes[p.node].code != "I11.0");
+            }
+        }
+        if let (Some(h), Some(_)) = (has(problems, &|c: &str| c == "I11.0"), has(problems, &ckd))
+            && let Some(ix) = self.billable(if late { "I13.2" } else { "I13.0" })
+        {
+            problems[h].node = ix;
+            problems[h]
+                .rationale
+                .push_str("; hypertensive heart and chronic kidney disease (combination code)");
+        }
+        // Diabetes in pregnancy with the long-term drug said (guideline I.C.15.g): the
+        // O24 code of that control ("GDM on metformin" -> O24.415), and no Z79.4 / Z79.84.
+        for (z, fifth) in [("Z79.4", '4'), ("Z79.84", '5')] {
+            let Some(zi) = has(problems, &|c: &str| c == z) else {
+                continue;
+            };
+            let Some(o) = has(problems, &|c: &str| {
+                // Gestational diabetes, control unspecified (O24.419, O24.429, O24.439).
+                c.starts_with("O24.4") && c.len() == 7 && c.ends_with('9')
+            }) else {
+                continue;
+            };
+            let code = &self.nodes[problems[o].node].code;
+            let target = format!("{}{fifth}", &code[..6]);
+            if let Some(ix) = self.billable(&target) {
+                problems[o].node = ix;
+                problems[o]
+                    .rationale
+                    .push_str("; the drug said controls it (combination code)");
+                problems.remove(zi);
+            }
+        }
+        // COPD + pneumonia or acute bronchitis -> J44.0 (+ the infection).
         if let (Some(c), Some(_)) = (
             has(problems, &|c: &str| c == "J44.9"),
             has(problems, &|c: &str| {
-                c.starts_with("J18.") || c.starts_with("J15.")
+                ["J18.", "J15.", "J20.", "J21.", "J22"]
+                    .iter()
+                    .any(|p| c.starts_with(p))
             }),
         ) && let Some(ix) = self.billable("J44.0")
         {
@@ -3545,6 +3741,109 @@ impl IcdCoder {
         });
     }
 
+    /// A sign or symptom code (R00-R69 except R65 "Symptoms and signs specifically associated
+    /// with systemic inflammation and infection", which only adds to a sepsis code), or joint
+    /// pain (M25.5-).
+    fn is_symptom(&self, node: usize) -> bool {
+        let code = &self.nodes[node].code;
+        if code.starts_with("M25.5") {
+            return true;
+        }
+        code.strip_prefix('R')
+            .and_then(|rest| rest.get(..2))
+            .and_then(|n| n.parse::<u32>().ok())
+            .is_some_and(|n| n < 70 && n != 65)
+    }
+
+    /// Signs and symptoms said before a stated diagnosis ("my toe swelled up overnight, red
+    /// hot, and the doctor says it's gout"; "three days of cough and fever; chest x-ray shows
+    /// consolidation; assessment is pneumonia"): the diagnosis explains them, and a symptom
+    /// routinely associated with a diagnosis is not coded apart (guideline I.B.5). A diagnosis
+    /// is stated when a word of `EXPLAINED_BY` comes before it in its sentence or the one
+    /// before; the symptoms it explains are those said before that word, in the same sentence
+    /// or the `EXPLAINED_SENTENCES` before it.
+    fn drop_explained_symptoms(&self, problems: &mut Vec<Problem>, words: &[Word]) {
+        if !problems.iter().any(|p| self.is_symptom(p.node)) {
+            return;
+        }
+        let markers: Vec<(usize, u32)> = (0..words.len())
+            .filter(|&i| {
+                EXPLAINED_BY.iter().any(|pat| {
+                    pat.iter()
+                        .enumerate()
+                        .all(|(k, p)| words.get(i + k).is_some_and(|w| w.norm == *p))
+                })
+            })
+            .map(|i| (words[i].start, words[i].sentence))
+            .collect();
+        if markers.is_empty() {
+            return;
+        }
+        let sentence_at = |offset: usize| {
+            words
+                .iter()
+                .take_while(|w| w.start <= offset)
+                .last()
+                .map_or(0, |w| w.sentence)
+        };
+        // The latest marker before each stated diagnosis: (marker start, marker sentence).
+        let mut explained: Vec<(usize, u32)> = Vec::new();
+        for p in problems.iter() {
+            let code = &self.nodes[p.node].code;
+            if self.is_symptom(p.node) || code.starts_with('R') || code.starts_with('Z') {
+                continue;
+            }
+            let Some(start) = p.evidence.iter().map(|e| e.start).min() else {
+                continue;
+            };
+            let sentence = sentence_at(start);
+            if let Some(&m) = markers
+                .iter()
+                .filter(|(ms, msent)| *ms < start && sentence.saturating_sub(*msent) <= 1)
+                .max_by_key(|(ms, _)| *ms)
+            {
+                explained.push(m);
+            }
+        }
+        if explained.is_empty() {
+            return;
+        }
+        problems.retain(|p| {
+            if !self.is_symptom(p.node) {
+                return true;
+            }
+            let Some(end) = p.evidence.iter().map(|e| e.end).max() else {
+                return true;
+            };
+            let start = p.evidence.iter().map(|e| e.start).min().unwrap_or(end);
+            let sentence = sentence_at(start);
+            !explained.iter().any(|&(ms, msent)| {
+                end <= ms && sentence + EXPLAINED_SENTENCES >= msent && sentence <= msent
+            })
+        });
+    }
+
+    /// A category coded twice, once with an "unspecified" title ("worsening low mood" F32.A and
+    /// "major depressive disorder, single episode, severe" F32.2): the specific code stands,
+    /// since "unspecified" is for when the text gives nothing more. Injuries (S, T) are left
+    /// alone: two injuries of one category are two sites.
+    fn drop_unspecified_twins(&self, problems: &mut Vec<Problem>) {
+        let unspecified = |p: &Problem| self.nodes[p.node].title.contains("unspecified");
+        // "Other insomnia" (G47.09) is a residual code, not a more specific one.
+        let specific: HashSet<String> = problems
+            .iter()
+            .filter(|p| !unspecified(p) && !self.nodes[p.node].title.starts_with("Other "))
+            .filter_map(|p| self.nodes[p.node].code.get(..3).map(str::to_string))
+            .collect();
+        problems.retain(|p| {
+            let code = &self.nodes[p.node].code;
+            code.starts_with('S')
+                || code.starts_with('T')
+                || !unspecified(p)
+                || !code.get(..3).is_some_and(|c| specific.contains(c))
+        });
+    }
+
     fn excludes(&self, node: usize, other: &str) -> bool {
         let mut cur = Some(node);
         while let Some(n) = cur {
@@ -3561,6 +3860,64 @@ impl IcdCoder {
         false
     }
 }
+
+/// Words that say a drug did harm (or was taken wrongly): a T36-T50 code needs one.
+const DRUG_EVENT_WORDS: &[&str] = &[
+    "poisoning",
+    "poisoned",
+    "poison",
+    "overdose",
+    "overdosed",
+    "toxicity",
+    "toxic",
+    "intoxication",
+    "adverse",
+    "reaction",
+    "effect",
+    "underdosing",
+    "underdosed",
+    "underdose",
+    "ingestion",
+    "ingested",
+    "swallowed",
+    "allergic",
+    "allergy",
+    "induced",
+    "missed",
+    "skipped",
+    "stopped",
+    "forgot",
+];
+
+/// Headings of a medication list, before a colon.
+const MEDICATION_HEADINGS: &[&str] = &["medication", "meds", "med", "medicine", "rx"];
+
+/// Words that state a diagnosis for what was said before them (normalised: plurals cut).
+const EXPLAINED_BY: &[&[&str]] = &[
+    &["said"],
+    &["say"],
+    &["says"],
+    &["told"],
+    &["think"],
+    &["reckon"],
+    &["diagnosed"],
+    &["diagnosis"],
+    &["assessment"],
+    &["impression"],
+    &["show"],
+    &["showed"],
+    &["shown"],
+    &["found"],
+    &["confirm"],
+    &["confirmed"],
+    &["reveal"],
+    &["revealed"],
+    &["consistent", "with"],
+    &["meet", "criteria"],
+    &["turned", "out"],
+];
+/// How many sentences before the stating one the symptoms it explains may be.
+const EXPLAINED_SENTENCES: u32 = 3;
 
 /// The words that follow "with" in the titles of a category and its descendants (cached).
 fn with_words<'a>(
@@ -3864,6 +4221,8 @@ mod tests {
             ("fractured", "fracture"),
             ("anemic", "anemia"),
             ("gangrenous", "gangrene"),
+            ("bitten", "bite"),
+            ("torn", "tear"),
         ] {
             assert!(
                 word_forms(word).iter().any(|f| f == form),
