@@ -340,6 +340,48 @@ const SIDE_MISSED: f32 = 0.2;
 /// A clause read again with the one side its sentence says elsewhere keeps that reading when
 /// it scores at least this close to the reading without it.
 const SIDE_FROM_SENTENCE_MARGIN: f32 = 0.05;
+/// The same for a body part said elsewhere in the sentence, read into a code of an unspecified
+/// site.
+const SITE_FROM_SENTENCE_MARGIN: f32 = 0.1;
+/// Context words that are no body part.
+const NOT_SITES: &[&str] = &[
+    "organism",
+    "site",
+    "side",
+    "part",
+    "parts",
+    "trimester",
+    "severity",
+    "episode",
+    "laterality",
+    "region",
+    "location",
+    "cause",
+    "vessel",
+    "current",
+    "medication",
+    "med",
+    "meds",
+    "drug",
+    "past",
+    "previous",
+    "regular",
+    "flexion",
+    "extension",
+    "degree",
+    "range",
+    "motion",
+    "palpated",
+    "symmetric",
+    "both",
+    "bilaterally",
+    "upper",
+    "lower",
+    "bone",
+    "joint",
+    "muscle",
+    "ligament",
+];
 
 /// Pairs (marked, default) of title words where text that says neither reads as the default,
 /// so an unsaid marked word costs at least `UNSAID_DEFAULT_MARGIN` times an unsaid default:
@@ -2384,50 +2426,84 @@ impl IcdCoder {
                 (Some(lw), true) => lw,
                 _ => written,
             };
-            // A clause that names no side, in a sentence that names one side elsewhere ("my left
-            // eye has gone misty and the eye doctor says it's a nuclear cataract in that eye"):
-            // read again with that side, kept when the code says it.
-            let side_words: Option<Vec<Word>> = outcome.as_ref().and_then(|o| {
-                if cw.iter().any(|w| {
-                    LATERAL_WORDS.contains(&w.norm.as_str()) && w.status == Status::Affirmed
-                }) {
-                    return None;
-                }
+            // A clause that names no side or no body part, in a sentence that names them
+            // elsewhere ("my left eye has gone misty and the eye doctor says it's a nuclear
+            // cataract in that eye"; "my wife felt a lump in her left breast and the biopsy
+            // showed it's cancer"): read again with them, kept when the code says them.
+            let site_of = |w: &Word| {
+                w.status == Status::Affirmed
+                    && !NOT_SITES.contains(&w.norm.as_str())
+                    && self
+                        .vocab
+                        .get(&w.norm)
+                        .is_some_and(|t| self.context_words.binary_search(t).is_ok())
+            };
+            let is_side =
+                |w: &Word| w.status == Status::Affirmed && LATERAL_WORDS.contains(&w.norm.as_str());
+            let side_words: Option<(Vec<Word>, bool)> = outcome.as_ref().and_then(|o| {
                 let sentence = cw.first()?.sentence;
-                let mut said = words.iter().filter(|w| {
+                let elsewhere = |w: &&Word| {
                     w.sentence == sentence
-                        && w.status == Status::Affirmed
-                        && LATERAL_WORDS.contains(&w.norm.as_str())
-                });
-                let side = said.next()?;
-                if said.any(|w| w.norm != side.norm) {
-                    return None;
+                        && (w.end <= words[a].start || w.start >= words[b - 1].end)
+                };
+                let mut extra: Vec<Word> = Vec::new();
+                if !cw.iter().any(|w| is_side(w)) {
+                    let mut said = words.iter().filter(elsewhere).filter(|w| is_side(w));
+                    if let Some(side) = said.next()
+                        && !said.any(|w| w.norm != side.norm)
+                    {
+                        extra.push(side.clone());
+                    }
                 }
-                let title = &self.nodes[self.leaves[o.0].node].title_view;
-                if self.vocab.get(&side.norm).is_some_and(|t| title.says(*t)) {
+                let title = &self.nodes[self.leaves[o.0].node].title;
+                let mut sites = false;
+                if !cw.iter().any(|w| site_of(w) && !is_side(w))
+                    && (title.contains("unspecified") || title.contains("NOS"))
+                {
+                    for w in words
+                        .iter()
+                        .filter(elsewhere)
+                        .filter(|w| site_of(w) && !is_side(w))
+                    {
+                        if !extra.iter().any(|x| x.norm == w.norm) {
+                            extra.push(w.clone());
+                            sites = true;
+                        }
+                    }
+                }
+                let view = &self.nodes[self.leaves[o.0].node].title_view;
+                extra.retain(|w| !self.vocab.get(&w.norm).is_some_and(|t| view.says(*t)));
+                if extra.is_empty() {
                     return None;
                 }
                 let mut sw = cw.to_vec();
-                sw.push(Word {
+                sw.extend(extra.into_iter().map(|w| Word {
                     rewritten: true,
-                    ..side.clone()
-                });
-                Some(sw)
+                    ..w
+                }));
+                Some((sw, sites))
             });
             let mut side_used = false;
-            if let Some(sw) = &side_words
+            if let Some((sw, sites)) = &side_words
                 && let Some(alt) = run(sw, sem, &mut acc)
             {
                 let current = outcome.as_ref().map_or(0.0, |o| o.1);
                 let code = &self.nodes[self.leaves[alt.0].node].code;
-                let same_category = outcome.as_ref().is_some_and(|o| {
-                    self.nodes[self.leaves[o.0].node].code.get(..3) == code.get(..3)
-                });
-                let says_side = sw.last().is_some_and(|w| {
-                    self.vocab
-                        .get(&w.norm)
-                        .is_some_and(|t| self.nodes[self.leaves[alt.0].node].title_view.says(*t))
-                });
+                let current_code = outcome
+                    .as_ref()
+                    .map_or("", |o| self.nodes[self.leaves[o.0].node].code.as_str());
+                let same_category = current_code.get(..3) == code.get(..3);
+                let view = &self.nodes[self.leaves[alt.0].node].title_view;
+                let said = |w: &Word| {
+                    self.vocab.get(&w.norm).is_some_and(|t| {
+                        view.says(*t)
+                            || self
+                                .syn
+                                .get(t)
+                                .is_some_and(|alts| alts.iter().any(|x| view.says(*x)))
+                    })
+                };
+                let added = &sw[cw.len()..];
                 // A sibling of the reading without the side (H66.90 -> H66.91; S52.501A ->
                 // S52.502A) is the same condition; anything else must score as well.
                 let sibling = outcome.as_ref().is_some_and(|o| {
@@ -2441,15 +2517,42 @@ impl IcdCoder {
                     let n = if code.len() == 8 { 2 } else { 1 };
                     up(o.0, n).is_some() && up(o.0, n) == up(alt.0, n)
                 });
-                if same_category
-                    && says_side
-                    && (sibling || alt.1 >= current - SIDE_FROM_SENTENCE_MARGIN)
-                {
+                let sides_said = added.iter().filter(|w| is_side(w)).all(said);
+                let ok = (sibling && sides_said)
+                    || (same_category
+                        && added.iter().all(said)
+                        && alt.1 >= current - SIDE_FROM_SENTENCE_MARGIN)
+                    // A site: the code of the same chapter that says one of the body parts.
+                    || (*sites
+                        && sides_said
+                        && current_code.get(..1) == code.get(..1)
+                        && added.iter().any(|w| !is_side(w) && said(w))
+                        && alt.1 >= current - SITE_FROM_SENTENCE_MARGIN);
+                if ok && alt.0 != outcome.as_ref().map_or(usize::MAX, |o| o.0) {
                     outcome = Some(alt);
                     side_used = true;
                 }
             }
-            if side_used && let Some(sw) = &side_words {
+            // Else the side's sibling of the code itself (a clause read with the side may lose
+            // the side among its other words: "the doctor said it is otitis media").
+            if !side_used
+                && let Some((sw, _)) = &side_words
+                && let Some(o) = outcome.as_mut()
+            {
+                let sides: Vec<u32> = sw[cw.len()..]
+                    .iter()
+                    .filter(|w| is_side(w))
+                    .filter_map(|w| self.vocab.get(&w.norm).copied())
+                    .collect();
+                if let [side] = sides[..]
+                    && let Some(l) = self.side_sibling(o.0, side)
+                {
+                    o.0 = l;
+                    o.2.push_str("; the side said elsewhere in the sentence");
+                    side_used = true;
+                }
+            }
+            if side_used && let Some((sw, _)) = &side_words {
                 cw = sw;
             }
             // In a pregnancy, a condition is coded to the pregnancy chapter where it has a code
@@ -3541,17 +3644,27 @@ impl IcdCoder {
                         .is_some_and(|id| l.all.binary_search(id).is_ok())
             })
             .collect();
-        let (Some(s), Some(e)) = (
-            hits.iter().map(|w| w.start).min(),
-            hits.iter().map(|w| w.end).max(),
-        ) else {
-            return Vec::new();
-        };
-        vec![Evidence {
-            start: s,
-            end: e,
-            text: chars[s..e].iter().collect(),
-        }]
+        // One span per clause: a side or site read from another clause of the sentence is its
+        // own piece of evidence.
+        let mut spans: Vec<(u32, usize, usize)> = Vec::new();
+        for w in hits {
+            match spans.iter_mut().find(|(c, _, _)| *c == w.clause) {
+                Some(sp) => {
+                    sp.1 = sp.1.min(w.start);
+                    sp.2 = sp.2.max(w.end);
+                }
+                None => spans.push((w.clause, w.start, w.end)),
+            }
+        }
+        spans.sort_by_key(|sp| sp.1);
+        spans
+            .into_iter()
+            .map(|(_, s, e)| Evidence {
+                start: s,
+                end: e,
+                text: chars[s..e].iter().collect(),
+            })
+            .collect()
     }
 
     fn path_notes(&self, node: usize) -> Vec<String> {
@@ -3741,12 +3854,52 @@ impl IcdCoder {
         });
     }
 
+    /// The leaf that differs from `leaf` only by naming `side` ("Otitis media, unspecified,
+    /// right ear" for "..., unspecified ear"): a leaf under the same parent (grandparent for a
+    /// code with a 7th character, which must match) whose title says the side and no other,
+    /// sharing the most title words with `leaf`.
+    fn side_sibling(&self, leaf: usize, side: u32) -> Option<usize> {
+        let node = self.leaves[leaf].node;
+        let code = &self.nodes[node].code;
+        let seventh = code.len() == 8;
+        let mut anc = Some(node);
+        for _ in 0..if seventh { 2 } else { 1 } {
+            anc = anc.and_then(|x| self.nodes[x].parent);
+        }
+        let anc = anc?;
+        let lateral: Vec<u32> = LATERAL_WORDS
+            .iter()
+            .filter_map(|w| self.vocab.get(*w).copied())
+            .filter(|t| *t != side)
+            .collect();
+        let own = &self.nodes[node].title_view.req;
+        let mut best: Option<(usize, usize)> = None;
+        for (l, lf) in self.leaves.iter().enumerate() {
+            if l == leaf || !self.is_ancestor(anc, lf.node) {
+                continue;
+            }
+            let n = &self.nodes[lf.node];
+            if n.code.len() != code.len() || (seventh && n.code.get(7..) != code.get(7..)) {
+                continue;
+            }
+            let v = &n.title_view;
+            if !v.says(side) || lateral.iter().any(|t| v.says(*t)) {
+                continue;
+            }
+            let shared = v.req.iter().filter(|t| own.contains(t)).count();
+            if best.is_none_or(|(_, s)| shared > s) {
+                best = Some((l, shared));
+            }
+        }
+        best.map(|(l, _)| l)
+    }
+
     /// A sign or symptom code (R00-R69 except R65 "Symptoms and signs specifically associated
-    /// with systemic inflammation and infection", which only adds to a sepsis code), or joint
-    /// pain (M25.5-).
+    /// with systemic inflammation and infection", which only adds to a sepsis code), or one of
+    /// `SYMPTOMS_ELSEWHERE`.
     fn is_symptom(&self, node: usize) -> bool {
         let code = &self.nodes[node].code;
-        if code.starts_with("M25.5") {
+        if SYMPTOMS_ELSEWHERE.iter().any(|p| code.starts_with(p)) {
             return true;
         }
         code.strip_prefix('R')
@@ -3793,7 +3946,8 @@ impl IcdCoder {
             if self.is_symptom(p.node) || code.starts_with('R') || code.starts_with('Z') {
                 continue;
             }
-            let Some(start) = p.evidence.iter().map(|e| e.start).min() else {
+            // The last piece: a side or site read from elsewhere in the sentence may come first.
+            let Some(start) = p.evidence.iter().map(|e| e.start).max() else {
                 continue;
             };
             let sentence = sentence_at(start);
@@ -3888,6 +4042,10 @@ const DRUG_EVENT_WORDS: &[&str] = &[
     "stopped",
     "forgot",
 ];
+
+/// Symptom codes outside chapter 18: joint pain, limb pain, breast lump and pain, eye pain,
+/// ear pain.
+const SYMPTOMS_ELSEWHERE: &[&str] = &["M25.5", "M79.6", "N63", "N64.4", "H57.1", "H92.0"];
 
 /// Headings of a medication list, before a colon.
 const MEDICATION_HEADINGS: &[&str] = &["medication", "meds", "med", "medicine", "rx"];
