@@ -193,6 +193,19 @@ const STOP: &[&str] = &[
     "states",
     "report",
     "reports",
+    // How a patient tells what a test or a doctor found ("the scan showed", "the doctor said").
+    "showed",
+    "show",
+    "shown",
+    "revealed",
+    "reveal",
+    "said",
+    "say",
+    "says",
+    "told",
+    "doctor",
+    "came",
+    "went",
 ];
 /// No penalty when a title has them and the text does not; never counted in the text.
 const NEUTRAL: &[&str] = &[
@@ -2363,7 +2376,27 @@ impl IcdCoder {
                 })
                 .clone()
         };
-        for ((a, b), sem) in groups.into_iter().zip(&group_hits) {
+        // A group that codes nothing as a whole and says a cause ("left ventricular hypertrophy
+        // due to long-standing hypertension"): the condition and its cause, read apart.
+        let mut readings: Vec<((usize, usize), Vec<Hit>)> = Vec::with_capacity(groups.len());
+        for (g, sem) in groups.into_iter().zip(group_hits) {
+            let at = (g.0 + 1..g.1.saturating_sub(1)).find(|&k| {
+                !words[k].rewritten
+                    && matches!(
+                        (words[k].norm.as_str(), words[k + 1].norm.as_str()),
+                        ("due", "to") | ("secondary", "to") | ("caused", "by")
+                    )
+            });
+            match at {
+                Some(k) if run(&words[g.0..g.1], &sem, &mut acc).is_none() => {
+                    readings.push(((g.0, k), Vec::new()));
+                    readings.push(((k, g.1), Vec::new()));
+                }
+                _ => readings.push((g, sem)),
+            }
+        }
+        for ((a, b), sem) in &readings {
+            let (a, b) = (*a, *b);
             let history = personal_history_reading(&words[a..b]);
             let clause = words[a].clause;
             // The clause was embedded as written: in the history reading only its hits on
@@ -3798,6 +3831,23 @@ impl IcdCoder {
                     .push_str("; the drug said controls it (combination code)");
                 problems.remove(zi);
             }
+        }
+        // Hypertension with a heart condition of I51.4-I51.9 ("left ventricular hypertrophy
+        // due to hypertension"): I11.9 includes it (guideline I.C.9.a.1).
+        if let (Some(h), Some(c)) = (
+            has(problems, &|c: &str| c == "I10"),
+            has(problems, &|c: &str| {
+                ["I51.4", "I51.5", "I51.7", "I51.8", "I51.9"]
+                    .iter()
+                    .any(|p| c.starts_with(p))
+            }),
+        ) && let Some(ix) = self.billable("I11.9")
+        {
+            problems[c].node = ix;
+            problems[c]
+                .rationale
+                .push_str("; with hypertension: hypertensive heart disease (I11 includes it)");
+            problems.remove(h);
         }
         // COPD + pneumonia or acute bronchitis -> J44.0 (+ the infection).
         if let (Some(c), Some(_)) = (
