@@ -494,7 +494,23 @@ pub fn analyse_with(text: &str, lexicon: bool) -> Vec<Word> {
     // Sentences and clauses; "and", "or", "plus" also end a clause.
     let (mut sentence, mut clause) = (0u32, 0u32);
     let mut turns = Vec::new();
+    // "with metastases to the liver" is a second neoplasm, not a detail of the first
+    // ("sigmoid colon adenocarcinoma with metastases to the liver": C18.7 and C78.7).
+    let spread_at: Vec<bool> = (0..out.len())
+        .map(|k| {
+            out[k].norm == "with"
+                && out.get(k + 1).is_some_and(|n| {
+                    matches!(
+                        n.norm.as_str(),
+                        "metastase" | "metastasis" | "mets" | "metastatic"
+                    ) || (n.rewritten && n.norm == "secondary")
+                })
+        })
+        .collect();
     for (k, w) in out.iter_mut().enumerate() {
+        if spread_at[k] {
+            clause += 1;
+        }
         match out_breaks[k] {
             Break::Sentence if k > 0 => {
                 sentence += 1;

@@ -206,6 +206,26 @@ const STOP: &[&str] = &[
     "doctor",
     "came",
     "went",
+    "reckon",
+    "think",
+    // Pronouns and fillers of plain speech ("they said it's pre-eclampsia but not the severe
+    // kind").
+    "they",
+    "he",
+    "she",
+    "it",
+    "its",
+    "we",
+    "you",
+    "my",
+    "me",
+    "our",
+    "your",
+    "him",
+    "them",
+    "just",
+    "but",
+    "kind",
 ];
 /// No penalty when a title has them and the text does not; never counted in the text.
 const NEUTRAL: &[&str] = &[
@@ -2333,6 +2353,18 @@ impl IcdCoder {
         let newborn = words
             .iter()
             .any(|w| w.status == Status::Affirmed && NEWBORN.contains(&w.norm.as_str()));
+        // An infant's age ("6-week-old boy", "3 month old") or an infant word: the adult
+        // form of a condition ("Adult hypertrophic pyloric stenosis", K31.1) is not it.
+        let infant = newborn
+            || words.iter().enumerate().any(|(k, w)| {
+                w.status == Status::Affirmed && INFANT_WORDS.contains(&w.norm.as_str())
+                    || (w.norm.chars().all(|c| c.is_ascii_digit())
+                        && matches!(
+                            words.get(k + 1).map(|n| n.norm.as_str()),
+                            Some("day" | "days" | "week" | "weeks" | "month" | "wk" | "mo")
+                        )
+                        && words.get(k + 2).is_some_and(|n| n.norm == "old"))
+            });
         let pregnancy = pregnancy_context(&words);
         // The weeks are coded once (Z3A.-, below), not again inside the clause they sit in.
         if let Some(Pregnancy {
@@ -2705,6 +2737,23 @@ impl IcdCoder {
                     outcome = Some(o);
                 }
             }
+            if infant && let Some(o) = outcome.as_mut() {
+                let adult = |l: usize| {
+                    self.nodes[self.leaves[l].node]
+                        .title
+                        .to_lowercase()
+                        .contains("adult")
+                };
+                if adult(o.0)
+                    && let Some(&(l, sc)) =
+                        o.3.iter()
+                            .find(|(l, sc)| !adult(*l) && *sc >= self.options.min_score)
+                {
+                    o.0 = l;
+                    o.1 = sc;
+                    o.2.push_str("; not the adult form: the patient is an infant");
+                }
+            }
             // A drug named without an event ("aspirin 81 mg daily") is no poisoning, adverse
             // effect or underdosing (T36-T50).
             if let Some(o) = &outcome {
@@ -2882,12 +2931,13 @@ impl IcdCoder {
             }
         }
         let mut problems = merged;
-        // "Pregnant state, incidental" (Z33.1) is for a pregnancy nothing complicates: with a
-        // code of the pregnancy chapter it goes (its excludes1 would otherwise drop that code).
-        if problems
-            .iter()
-            .any(|p| self.nodes[p.node].code.starts_with('O'))
-        {
+        // "Pregnant state, incidental" (Z33.1) is for a pregnancy nothing complicates and no visit
+        // supervises: with a code of the pregnancy chapter or a supervision code (Z34.-) it goes
+        // (its excludes1 would otherwise drop that code).
+        if problems.iter().any(|p| {
+            let c = &self.nodes[p.node].code;
+            c.starts_with('O') || c.starts_with("Z34")
+        }) {
             problems.retain(|p| !self.nodes[p.node].code.starts_with("Z33"));
         }
         self.apply_combinations(&mut problems);
@@ -2906,7 +2956,8 @@ impl IcdCoder {
                 "stray-word reading used for the first {MAX_STRAY_READINGS} uncoded clauses only"
             ));
         }
-        self.drop_explained_symptoms(&mut problems, &words);
+        self.read_the_encounter(&mut problems, &words, &chars);
+        self.drop_explained_symptoms(&mut problems, &words, &chars);
         self.drop_unspecified_twins(&mut problems);
         // Merge duplicates (same code from several clauses). Signs and symptoms follow the
         // diagnoses (guideline I.B.5: a symptom code is not sequenced first when a related
@@ -3944,6 +3995,72 @@ impl IcdCoder {
         best.map(|(l, _)| l)
     }
 
+    /// What the text says of the encounter, read into codes made clause by clause:
+    /// - a follow-up of an injury ("follow-up visit for closed fracture of the right distal
+    ///   radius"; "healing as expected"): the 7th character D, not A (guideline I.C.19.a);
+    /// - the gravida of a normal pregnancy ("G2P1 at 24 weeks"): Z34.0- for a first pregnancy,
+    ///   Z34.8- for another, not the unspecified Z34.9-;
+    /// - an exacerbation said apart from the disease ("known COPD ... treated for an acute
+    ///   exacerbation"): J44.1, J45.-1.
+    fn read_the_encounter(&self, problems: &mut [Problem], words: &[Word], chars: &[char]) {
+        let says = |pat: &[&str]| {
+            (0..words.len()).any(|i| {
+                pat.iter()
+                    .enumerate()
+                    .all(|(k, p)| words.get(i + k).is_some_and(|w| w.norm == *p))
+            })
+        };
+        let subsequent = SUBSEQUENT_CUES.iter().any(|p| says(p));
+        let gravida = gravida_of(words, chars);
+        let exacerbation = words
+            .iter()
+            .any(|w| w.status == Status::Affirmed && w.norm == "exacerbation");
+        for p in problems.iter_mut() {
+            let code = self.nodes[p.node].code.clone();
+            let target = if subsequent
+                && code.len() == 8
+                && (code.starts_with('S') || code.starts_with('T'))
+                && code.ends_with('A')
+            {
+                Some((
+                    format!("{}D", &code[..7]),
+                    "; a follow-up encounter (7th character D)",
+                ))
+            } else if let Some(g) = gravida
+                && (code.starts_with("Z34.") && code.len() == 6)
+            {
+                let kind = if g == 1 { '0' } else { '8' };
+                Some((
+                    format!("Z34.{kind}{}", &code[5..]),
+                    "; the gravida said (first or other pregnancy)",
+                ))
+            } else if exacerbation && code == "J44.9" {
+                Some(("J44.1".to_string(), "; with the exacerbation said"))
+            } else if exacerbation
+                && code.starts_with("J45.")
+                && (code.ends_with("0") || code == "J45.909")
+                && code != "J45.990"
+                && code != "J45.998"
+            {
+                let t = if code == "J45.909" {
+                    "J45.901".to_string()
+                } else {
+                    format!("{}1", &code[..5])
+                };
+                Some((t, "; with the exacerbation said"))
+            } else {
+                None
+            };
+            if let Some((t, why)) = target
+                && t != code
+                && let Some(ix) = self.billable(&t)
+            {
+                p.node = ix;
+                p.rationale.push_str(why);
+            }
+        }
+    }
+
     /// A sign or symptom code (R00-R69 except R65 "Symptoms and signs specifically associated
     /// with systemic inflammation and infection", which only adds to a sepsis code), or one of
     /// `SYMPTOMS_ELSEWHERE`.
@@ -3965,7 +4082,7 @@ impl IcdCoder {
     /// is stated when a word of `EXPLAINED_BY` comes before it in its sentence or the one
     /// before; the symptoms it explains are those said before that word, in the same sentence
     /// or the `EXPLAINED_SENTENCES` before it.
-    fn drop_explained_symptoms(&self, problems: &mut Vec<Problem>, words: &[Word]) {
+    fn drop_explained_symptoms(&self, problems: &mut Vec<Problem>, words: &[Word], chars: &[char]) {
         if !problems.iter().any(|p| self.is_symptom(p.node)) {
             return;
         }
@@ -3975,7 +4092,12 @@ impl IcdCoder {
                     pat.iter()
                         .enumerate()
                         .all(|(k, p)| words.get(i + k).is_some_and(|w| w.norm == *p))
-                })
+                }) || (words[i].norm == "it"
+                    && (chars.get(words[i].end..).is_some_and(|rest| {
+                        rest.starts_with(&['\'', 's']) || rest.starts_with(&['\u{2019}', 's'])
+                    }) || words
+                        .get(i + 1)
+                        .is_some_and(|n| n.norm == "is" || n.norm == "was")))
             })
             .map(|i| (words[i].start, words[i].sentence))
             .collect();
@@ -4097,8 +4219,64 @@ const DRUG_EVENT_WORDS: &[&str] = &[
 /// ear pain.
 const SYMPTOMS_ELSEWHERE: &[&str] = &["M25.5", "M79.6", "N63", "N64.4", "H57.1", "H92.0"];
 
+/// Words that say the patient is an infant.
+const INFANT_WORDS: &[&str] = &[
+    "infant",
+    "infantile",
+    "baby",
+    "newborn",
+    "neonate",
+    "neonatal",
+];
+
+/// Words that say the encounter follows the active treatment of an injury (7th character D):
+/// "follow-up visit for", "healing as expected", "cast check".
+const SUBSEQUENT_CUES: &[&[&str]] = &[
+    &["follow", "up", "visit"],
+    &["follow", "up", "of"],
+    &["follow", "up", "for"],
+    &["followup", "visit"],
+    &["followup", "of"],
+    &["followup", "for"],
+    &["here", "for", "follow"],
+    &["healing", "as", "expected"],
+    &["healing", "well"],
+    &["routine", "healing"],
+    &["cast", "check"],
+    &["recheck"],
+];
+
 /// Headings of a medication list, before a colon.
 const MEDICATION_HEADINGS: &[&str] = &["medication", "meds", "med", "medicine", "rx"];
+
+/// The gravida a text says: "G2P1", "G3", "gravida 2", "primigravida" (1), "multigravida" (2).
+fn gravida_of(words: &[Word], chars: &[char]) -> Option<u32> {
+    for (k, w) in words.iter().enumerate() {
+        match w.norm.as_str() {
+            "primigravida" | "primip" | "primipara" => return Some(1),
+            "multigravida" | "multip" | "multipara" => return Some(2),
+            "gravida" => {
+                if let Some(n) = words.get(k + 1).and_then(|n| n.norm.parse::<u32>().ok()) {
+                    return Some(n);
+                }
+            }
+            _ => {}
+        }
+        // "G2P1" (one word or two): the letter G written in upper case before the number.
+        let surface: String = chars[w.start..w.end].iter().collect();
+        if let Some(rest) = surface.strip_prefix('G') {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            let after = &rest[digits.len()..];
+            let next_p = words
+                .get(k + 1)
+                .is_some_and(|n| chars.get(n.start) == Some(&'P'));
+            if !digits.is_empty() && (after.starts_with('P') || (after.is_empty() && next_p)) {
+                return digits.parse().ok().filter(|g| (1..20).contains(g));
+            }
+        }
+    }
+    None
+}
 
 /// Words that state a diagnosis for what was said before them (normalised: plurals cut).
 const EXPLAINED_BY: &[&[&str]] = &[
