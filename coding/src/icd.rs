@@ -2587,12 +2587,15 @@ impl IcdCoder {
                     || (same_category
                         && added.iter().all(said)
                         && alt.1 >= current - SIDE_FROM_SENTENCE_MARGIN)
-                    // A site: the code of the same chapter that says one of the body parts.
+                    // A site: a code of the same category that says one of the body parts (the
+                    // reading without it was of an unspecified site), or of the same chapter
+                    // scoring about as well.
                     || (*sites
                         && sides_said
-                        && current_code.get(..1) == code.get(..1)
                         && added.iter().any(|w| !is_side(w) && said(w))
-                        && alt.1 >= current - SITE_FROM_SENTENCE_MARGIN);
+                        && ((same_category && alt.1 >= self.options.min_score)
+                            || (current_code.get(..1) == code.get(..1)
+                                && alt.1 >= current - SITE_FROM_SENTENCE_MARGIN)));
                 if ok && alt.0 != outcome.as_ref().map_or(usize::MAX, |o| o.0) {
                     outcome = Some(alt);
                     side_used = true;
