@@ -4289,10 +4289,14 @@ fn gravida_of(words: &[Word], chars: &[char]) -> Option<u32> {
         if let Some(rest) = surface.strip_prefix('G') {
             let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
             let after = &rest[digits.len()..];
+            // The para follows: "P" and a number ("G6PD" is an enzyme).
+            let para =
+                |s: &[char]| s.first() == Some(&'P') && s.get(1).is_some_and(char::is_ascii_digit);
+            let after_chars: Vec<char> = after.chars().collect();
             let next_p = words
                 .get(k + 1)
-                .is_some_and(|n| chars.get(n.start) == Some(&'P'));
-            if !digits.is_empty() && (after.starts_with('P') || (after.is_empty() && next_p)) {
+                .is_some_and(|n| para(chars.get(n.start..).unwrap_or(&[])));
+            if !digits.is_empty() && (para(&after_chars) || (after.is_empty() && next_p)) {
                 return digits.parse().ok().filter(|g| (1..20).contains(g));
             }
         }
@@ -4641,6 +4645,22 @@ mod tests {
         // Short words and words with digits or capitals have none.
         assert!(word_forms("red").is_empty());
         assert!(word_forms("covid19ed").is_empty());
+    }
+
+    #[test]
+    fn gravida_from_obstetric_shorthand() {
+        let g = |t: &str| {
+            let chars: Vec<char> = t.chars().collect();
+            gravida_of(&analyse_with(t, false), &chars)
+        };
+        assert_eq!(g("32-year-old G2P1 at 24 weeks"), Some(2));
+        assert_eq!(g("G1 P0, 12 weeks"), Some(1));
+        assert_eq!(g("primigravida at 30 weeks"), Some(1));
+        assert_eq!(g("gravida 3 para 2"), Some(3));
+        // A lower-case g, or a G without a para, is not the gravida ("G6PD deficiency").
+        assert_eq!(g("g2p1"), None);
+        assert_eq!(g("G6PD deficiency"), None);
+        assert_eq!(g("no pregnancy"), None);
     }
 
     #[test]

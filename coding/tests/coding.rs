@@ -1077,3 +1077,126 @@ fn an_infectious_agent_is_coded_after_the_condition() {
         assert_eq!(primaries(&c), want, "{text}: {:?}", codes(&c));
     }
 }
+
+fn icd_round8() -> IcdCoder {
+    let tab = clinrag_kg::load_icd10cm(&fixture("tabular_round8.xml"), None).unwrap();
+    IcdCoder::new(&tab)
+}
+
+#[test]
+fn symptoms_before_a_stated_diagnosis_are_not_coded_apart() {
+    let coder = icd_round8();
+    // The diagnosis explains the symptoms said before it (guideline I.B.5).
+    let c = coder.code(
+        "Three days of productive cough and fever. Chest x-ray shows consolidation; assessment is pneumonia.",
+    );
+    assert_eq!(primaries(&c), ["J18.9"], "{:?}", codes(&c));
+    let c = coder.code("my son has a barking cough at night and the doctor said it's croup");
+    assert_eq!(primaries(&c), ["J05.0"], "{:?}", codes(&c));
+    // Without a stated diagnosis the symptoms stand, and follow the diagnoses.
+    let c = coder.code("cough and fever");
+    assert_eq!(primaries(&c), ["R05.9", "R50.9"], "{:?}", codes(&c));
+    let c = coder.code("Fever. Croup.");
+    assert_eq!(primaries(&c), ["J05.0", "R50.9"], "{:?}", codes(&c));
+}
+
+#[test]
+fn a_side_or_a_site_said_elsewhere_in_the_sentence() {
+    let coder = icd_round8();
+    let c = coder.code(
+        "my left eye has gone misty and the eye doctor says it's an age-related nuclear cataract in that eye",
+    );
+    assert_eq!(primaries(&c), ["H25.12"], "{:?}", codes(&c));
+    let c = coder.code("my wife felt a lump in her left breast and the biopsy showed it's cancer");
+    assert_eq!(primaries(&c), ["C50.912"], "{:?}", codes(&c));
+    // The evidence is the condition and the side, each where it is said.
+    let ev: Vec<&str> = c.codes[0]
+        .evidence
+        .iter()
+        .map(|e| e.text.as_str())
+        .collect();
+    assert!(
+        ev.contains(&"cancer") && ev.iter().any(|e| e.contains("left")),
+        "{ev:?}"
+    );
+    // Two sides said: none is read in.
+    let c = coder
+        .code("my left eye and my right eye are misty, the doctor says it's a nuclear cataract");
+    assert_eq!(primaries(&c), ["H25.10"], "{:?}", codes(&c));
+}
+
+#[test]
+fn a_drug_named_is_no_poisoning() {
+    let coder = icd_round8();
+    for text in [
+        "Medications: atorvastatin 20 mg nightly, aspirin 81 mg daily.",
+        "aspirin 81 mg daily",
+    ] {
+        let c = coder.code(text);
+        assert!(
+            c.codes.iter().all(|x| !x.code.starts_with("T39")),
+            "{text}: {:?}",
+            codes(&c)
+        );
+    }
+    let c = coder.code("accidental poisoning by aspirin");
+    assert!(
+        primaries(&c)
+            .first()
+            .is_some_and(|t| t.starts_with("T39.01")),
+        "{:?}",
+        codes(&c)
+    );
+}
+
+#[test]
+fn what_the_text_says_of_the_encounter() {
+    let coder = icd_round8();
+    for (text, want) in [
+        // A follow-up of an injury: 7th character D.
+        (
+            "Follow-up visit for closed fracture of the right distal radius. Healing as expected.",
+            vec!["S52.501D"],
+        ),
+        // The gravida picks the supervision code; Z33.1 goes with it.
+        (
+            "G2P1 at 24 weeks gestation for a routine prenatal visit, normal pregnancy.",
+            vec!["Z34.82", "Z3A.24"],
+        ),
+        // An exacerbation said apart from the disease.
+        (
+            "Known COPD, admitted with dyspnea and treated for an acute exacerbation.",
+            vec!["J44.1"],
+        ),
+        // An infant is not coded to the adult form.
+        (
+            "6-week-old boy with projectile vomiting; ultrasound confirms hypertrophic pyloric stenosis.",
+            vec!["Q40.0"],
+        ),
+        // Hypertensive heart disease includes the heart condition due to hypertension.
+        (
+            "Left ventricular hypertrophy due to long-standing hypertension",
+            vec!["I11.9"],
+        ),
+    ] {
+        let c = coder.code(text);
+        assert_eq!(primaries(&c), want, "{text}: {:?}", codes(&c));
+    }
+    // Metastases are a second neoplasm, a clause of their own.
+    let c = coder.code("Cancer of the sigmoid colon with metastases to the liver");
+    let p = primaries(&c);
+    assert!(
+        p.len() == 2 && p[0].starts_with("C18") && p[1] == "C78.7",
+        "{:?}",
+        codes(&c)
+    );
+    // Plain follow-up advice is no subsequent encounter.
+    assert_eq!(
+        top(
+            &coder,
+            "Closed fracture of the right distal radius. Follow up in 2 weeks."
+        )
+        .as_deref(),
+        Some("S52.501A")
+    );
+}
