@@ -724,7 +724,7 @@ fn index_config_text() -> String {
     .collect();
     // Bump the leading tag when `view` or the leaf construction changes.
     format!(
-        "index-15 {probe:?}{STOP:?}{WITHOUT_OF_GOES_ON:?}{NEUTRAL:?}{DEFAULTABLE:?}{SYNONYM_PAIRS:?}{SYNONYMS:?}"
+        "index-16 {probe:?}{STOP:?}{WITHOUT_OF_GOES_ON:?}{NEUTRAL:?}{DEFAULTABLE:?}{SYNONYM_PAIRS:?}{SYNONYMS:?}"
     )
 }
 
@@ -767,6 +767,8 @@ const SYNONYM_PAIRS: &[(&str, &str)] = &[
     ("duodenum", "duodenal"),
     ("colon", "colonic"),
     ("pharynx", "pharyngeal"),
+    ("streptococcus", "streptococcal"),
+    ("staphylococcus", "staphylococcal"),
 ];
 
 /// Query words and the title words that may stand for them, one way.
@@ -2731,6 +2733,76 @@ impl IcdCoder {
                     .chain(&["B95", "B96", "B97"])
                     .any(|p| code.starts_with(p))
             };
+            // A condition of "unspecified organism" whose organism another sentence names
+            // ("Right lower lobe pneumonia; sputum culture grew Klebsiella pneumoniae." ->
+            // J15.0): read again with the organism, kept when the code names it.
+            let is_organism = |w: &Word| {
+                self.vocab.get(&w.norm).is_some_and(|id| {
+                    self.organisms.binary_search(id).is_ok()
+                        || self.syn.get(id).is_some_and(|alts| {
+                            alts.iter().any(|x| self.organisms.binary_search(x).is_ok())
+                        })
+                })
+            };
+            let organism_clauses: Vec<u32> = words
+                .iter()
+                .filter(|w| {
+                    w.status == Status::Affirmed
+                        && (w.end <= words[a].start || w.start >= words[b - 1].end)
+                        && w.sentence + 1 >= words[a].sentence
+                        && w.sentence <= words[a].sentence + 1
+                        && is_organism(w)
+                })
+                .map(|w| w.clause)
+                .collect();
+            // The organism's words with the generic ones of its name ("Klebsiella pneumoniae").
+            let organism_elsewhere: Vec<Word> = words
+                .iter()
+                .filter(|w| {
+                    organism_clauses.contains(&w.clause)
+                        && w.status == Status::Affirmed
+                        && (is_organism(w)
+                            || self
+                                .vocab
+                                .get(&w.norm)
+                                .is_some_and(|id| self.agent_words.binary_search(id).is_ok()))
+                })
+                .cloned()
+                .collect();
+            if !organism_elsewhere.is_empty()
+                && let Some(o) = &outcome
+                && self.nodes[self.leaves[o.0].node]
+                    .title
+                    .contains("unspecified organism")
+            {
+                // Without the words that said no organism ("pneumonia, unspecified organism").
+                let mut ow: Vec<Word> = cw
+                    .iter()
+                    .filter(|w| {
+                        !(w.rewritten && matches!(w.norm.as_str(), "unspecified" | "organism"))
+                    })
+                    .cloned()
+                    .collect();
+                ow.extend(organism_elsewhere.iter().map(|w| Word {
+                    rewritten: true,
+                    ..w.clone()
+                }));
+                if let Some(mut alt) = run(&ow, &[], &mut acc) {
+                    let view = &self.nodes[self.leaves[alt.0].node].title_view;
+                    let names = organism_elsewhere
+                        .iter()
+                        .any(|w| self.vocab.get(&w.norm).is_some_and(|t| view.says(*t)));
+                    let code = &self.nodes[self.leaves[alt.0].node].code;
+                    if names
+                        && alt.1 >= self.options.min_score
+                        && !agent_only(alt.0)
+                        && code.get(..1) == self.nodes[self.leaves[o.0].node].code.get(..1)
+                    {
+                        alt.2.push_str("; the organism said in another sentence");
+                        outcome = Some(alt);
+                    }
+                }
+            }
             let org: Vec<&Word> = cw
                 .iter()
                 .filter(|w| {
@@ -2962,6 +3034,29 @@ impl IcdCoder {
         }) {
             problems.retain(|p| !self.nodes[p.node].code.starts_with("Z33"));
         }
+        // An agent code (B95-B97) whose organism another code already names ("Pneumonia due to
+        // Klebsiella pneumoniae" with "Klebsiella pneumoniae as the cause of diseases
+        // classified elsewhere"): the combination code says it.
+        let agent_named = |p: &Problem, others: &[Problem]| {
+            let code = &self.nodes[p.node].code;
+            ["B95", "B96", "B97"].iter().any(|x| code.starts_with(x))
+                && others.iter().any(|q| {
+                    let qc = &self.nodes[q.node].code;
+                    !["B95", "B96", "B97"].iter().any(|x| qc.starts_with(x))
+                        && self.nodes[p.node]
+                            .title_view
+                            .req
+                            .iter()
+                            .filter(|t| self.organisms.binary_search(t).is_ok())
+                            .any(|t| self.nodes[q.node].title_view.says(*t))
+                })
+        };
+        let named: Vec<bool> = problems.iter().map(|p| agent_named(p, &problems)).collect();
+        let mut k = 0usize;
+        problems.retain(|_| {
+            k += 1;
+            !named[k - 1]
+        });
         self.apply_combinations(&mut problems);
         let mut conflicts = Vec::new();
         self.resolve_excludes1(&mut problems, &mut conflicts);
