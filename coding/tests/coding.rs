@@ -1200,3 +1200,17 @@ fn what_the_text_says_of_the_encounter() {
         Some("S52.501A")
     );
 }
+
+#[test]
+fn the_organism_of_another_sentence() {
+    let coder = icd_round8();
+    // The pneumonia of "unspecified organism" takes the organism the culture grew, and the
+    // agent's own code goes: the combination code names it.
+    let c = coder.code("Right lower lobe pneumonia. Sputum culture grew Klebsiella pneumoniae.");
+    assert_eq!(primaries(&c), ["J15.0"], "{:?}", codes(&c));
+    let c = coder.code("Pneumonia. Sputum culture grew Streptococcus pneumoniae.");
+    assert_eq!(primaries(&c), ["J13"], "{:?}", codes(&c));
+    // Without an organism the pneumonia stays unspecified.
+    let c = coder.code("Pneumonia. Sputum culture pending.");
+    assert_eq!(primaries(&c), ["J18.9"], "{:?}", codes(&c));
+}
