@@ -2533,7 +2533,7 @@ impl IcdCoder {
                         && (w.end <= words[a].start || w.start >= words[b - 1].end)
                 };
                 let mut extra: Vec<Word> = Vec::new();
-                if !cw.iter().any(|w| is_side(w)) {
+                if !cw.iter().any(&is_side) {
                     let mut said = words.iter().filter(elsewhere).filter(|w| is_side(w));
                     if let Some(side) = said.next()
                         && !said.any(|w| w.norm != side.norm)
