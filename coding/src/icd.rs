@@ -2429,6 +2429,24 @@ impl IcdCoder {
                 })
                 .clone()
         };
+        // The words of each sentence (index range), for the reads across a sentence's clauses.
+        let mut sentence_words: Vec<(usize, usize)> = Vec::new();
+        for (i, w) in words.iter().enumerate() {
+            let s = w.sentence as usize;
+            if sentence_words.len() <= s {
+                sentence_words.resize(s + 1, (i, i));
+            }
+            sentence_words[s].1 = i + 1;
+        }
+        let around = |s: u32, before: u32, after: u32| -> &[Word] {
+            let from = sentence_words
+                .get(s.saturating_sub(before) as usize)
+                .map_or(0, |r| r.0);
+            let to = sentence_words
+                .get(((s + after) as usize).min(sentence_words.len().saturating_sub(1)))
+                .map_or(0, |r| r.1);
+            words.get(from..to.max(from)).unwrap_or(&[])
+        };
         // A group that codes nothing as a whole and says a cause ("left ventricular hypertrophy
         // due to long-standing hypertension"): the condition and its cause, read apart.
         let mut readings: Vec<((usize, usize), Vec<Hit>)> = Vec::with_capacity(groups.len());
@@ -2534,7 +2552,10 @@ impl IcdCoder {
                 };
                 let mut extra: Vec<Word> = Vec::new();
                 if !cw.iter().any(&is_side) {
-                    let mut said = words.iter().filter(elsewhere).filter(|w| is_side(w));
+                    let mut said = around(sentence, 0, 0)
+                        .iter()
+                        .filter(elsewhere)
+                        .filter(|w| is_side(w));
                     if let Some(side) = said.next()
                         && !said.any(|w| w.norm != side.norm)
                     {
@@ -2546,7 +2567,7 @@ impl IcdCoder {
                 if !cw.iter().any(|w| site_of(w) && !is_side(w))
                     && (title.contains("unspecified") || title.contains("NOS"))
                 {
-                    for w in words
+                    for w in around(sentence, 0, 0)
                         .iter()
                         .filter(elsewhere)
                         .filter(|w| site_of(w) && !is_side(w))
@@ -2744,19 +2765,18 @@ impl IcdCoder {
                         })
                 })
             };
-            let organism_clauses: Vec<u32> = words
+            let near = around(words[a].sentence, 1, 1);
+            let organism_clauses: Vec<u32> = near
                 .iter()
                 .filter(|w| {
                     w.status == Status::Affirmed
                         && (w.end <= words[a].start || w.start >= words[b - 1].end)
-                        && w.sentence + 1 >= words[a].sentence
-                        && w.sentence <= words[a].sentence + 1
                         && is_organism(w)
                 })
                 .map(|w| w.clause)
                 .collect();
             // The organism's words with the generic ones of its name ("Klebsiella pneumoniae").
-            let organism_elsewhere: Vec<Word> = words
+            let organism_elsewhere: Vec<Word> = near
                 .iter()
                 .filter(|w| {
                     organism_clauses.contains(&w.clause)
@@ -3895,6 +3915,10 @@ impl IcdCoder {
     /// Combination codes the tabular prescribes (diabetes with CKD, hypertension with CKD or
     /// heart failure, COPD with lower respiratory infection, diabetes with hyperglycemia).
     fn apply_combinations(&self, problems: &mut Vec<Problem>) {
+        let recode = |p: &mut Problem, ix: usize, why: &str| {
+            p.node = ix;
+            p.rationale.push_str(why);
+        };
         let has = |ps: &Vec<Problem>, pred: &dyn Fn(&str) -> bool| {
             ps.iter().position(|p| pred(&self.nodes[p.node].code))
         };
@@ -3910,10 +3934,11 @@ impl IcdCoder {
         if let (Some(d), Some(_)) = (has(problems, &dm_plain), has(problems, &ckd)) {
             let cat = self.nodes[problems[d].node].code[..3].to_string();
             if let Some(ix) = self.billable(&format!("{cat}.22")) {
-                problems[d].node = ix;
-                problems[d]
-                    .rationale
-                    .push_str("; combined with chronic kidney disease (combination code)");
+                recode(
+                    &mut problems[d],
+                    ix,
+                    "; combined with chronic kidney disease (combination code)",
+                );
             }
         }
         // Diabetes + hyperglycemia -> E1x.65.
@@ -3923,10 +3948,11 @@ impl IcdCoder {
         ) {
             let cat = self.nodes[problems[d].node].code[..3].to_string();
             if let Some(ix) = self.billable(&format!("{cat}.65")) {
-                problems[d].node = ix;
-                problems[d]
-                    .rationale
-                    .push_str("; combined with hyperglycemia (combination code)");
+                recode(
+                    &mut problems[d],
+                    ix,
+                    "; combined with hyperglycemia (combination code)",
+                );
                 problems.remove(h);
             }
         }
@@ -3942,10 +3968,11 @@ impl IcdCoder {
                 _ => None,
             };
             if let Some(ix) = target.and_then(|t| self.billable(t)) {
-                problems[h].node = ix;
-                problems[h]
-                    .rationale
-                    .push_str("; hypertension with heart or kidney involvement (combination code)");
+                recode(
+                    &mut problems[h],
+                    ix,
+                    "; hypertension with heart or kidney involvement (combination code)",
+                );
             }
         }
         // A hypertensive kidney or heart code read from one clause ("ESRD 2/2 HTN" -> I12.9,
@@ -3963,20 +3990,22 @@ impl IcdCoder {
             if let Some(ix) = target.and_then(|t| self.billable(t))
                 && ix != problems[h].node
             {
-                problems[h].node = ix;
-                problems[h]
-                    .rationale
-                    .push_str("; with the stage or heart involvement said elsewhere");
+                recode(
+                    &mut problems[h],
+                    ix,
+                    "; with the stage or heart involvement said elsewhere",
+                );
                 problems.retain(|p| self.nodes[p.node].code != "I11.0");
             }
         }
         if let (Some(h), Some(_)) = (has(problems, &|c: &str| c == "I11.0"), has(problems, &ckd))
             && let Some(ix) = self.billable(if late { "I13.2" } else { "I13.0" })
         {
-            problems[h].node = ix;
-            problems[h]
-                .rationale
-                .push_str("; hypertensive heart and chronic kidney disease (combination code)");
+            recode(
+                &mut problems[h],
+                ix,
+                "; hypertensive heart and chronic kidney disease (combination code)",
+            );
         }
         // Diabetes in pregnancy with the long-term drug said (guideline I.C.15.g): the
         // O24 code of that control ("GDM on metformin" -> O24.415), and no Z79.4 / Z79.84.
@@ -3993,10 +4022,11 @@ impl IcdCoder {
             let code = &self.nodes[problems[o].node].code;
             let target = format!("{}{fifth}", &code[..6]);
             if let Some(ix) = self.billable(&target) {
-                problems[o].node = ix;
-                problems[o]
-                    .rationale
-                    .push_str("; the drug said controls it (combination code)");
+                recode(
+                    &mut problems[o],
+                    ix,
+                    "; the drug said controls it (combination code)",
+                );
                 problems.remove(zi);
             }
         }
@@ -4011,10 +4041,11 @@ impl IcdCoder {
             }),
         ) && let Some(ix) = self.billable("I11.9")
         {
-            problems[c].node = ix;
-            problems[c]
-                .rationale
-                .push_str("; with hypertension: hypertensive heart disease (I11 includes it)");
+            recode(
+                &mut problems[c],
+                ix,
+                "; with hypertension: hypertensive heart disease (I11 includes it)",
+            );
             problems.remove(h);
         }
         // COPD + pneumonia or acute bronchitis -> J44.0 (+ the infection).
@@ -4027,10 +4058,11 @@ impl IcdCoder {
             }),
         ) && let Some(ix) = self.billable("J44.0")
         {
-            problems[c].node = ix;
-            problems[c]
-                .rationale
-                .push_str("; COPD with acute lower respiratory infection (combination code)");
+            recode(
+                &mut problems[c],
+                ix,
+                "; COPD with acute lower respiratory infection (combination code)",
+            );
         }
     }
 
@@ -4092,11 +4124,16 @@ impl IcdCoder {
             .collect();
         let own = &self.nodes[node].title_view.req;
         let mut best: Option<(usize, usize)> = None;
-        for (l, lf) in self.leaves.iter().enumerate() {
-            if l == leaf || !self.is_ancestor(anc, lf.node) {
+        let mut stack = self.nodes[anc].children.clone();
+        while let Some(ix) = stack.pop() {
+            stack.extend_from_slice(&self.nodes[ix].children);
+            let Some(l) = self.nodes[ix].leaf else {
+                continue;
+            };
+            if l == leaf {
                 continue;
             }
-            let n = &self.nodes[lf.node];
+            let n = &self.nodes[ix];
             if n.code.len() != code.len() || (seventh && n.code.get(7..) != code.get(7..)) {
                 continue;
             }
@@ -4222,11 +4259,8 @@ impl IcdCoder {
             return;
         }
         let sentence_at = |offset: usize| {
-            words
-                .iter()
-                .take_while(|w| w.start <= offset)
-                .last()
-                .map_or(0, |w| w.sentence)
+            let k = words.partition_point(|w| w.start <= offset);
+            words.get(k.saturating_sub(1)).map_or(0, |w| w.sentence)
         };
         // The latest marker before each stated diagnosis: (marker start, marker sentence).
         let mut explained: Vec<(usize, u32)> = Vec::new();
