@@ -2697,6 +2697,9 @@ impl IcdCoder {
                             upper: false,
                             start: pg.span.0,
                             end: pg.span.1,
+                            // Said elsewhere: its own piece of evidence, not a span from the
+                            // pregnancy to the clause (across a whole note).
+                            clause: u32::MAX,
                             ..last.clone()
                         });
                     }
