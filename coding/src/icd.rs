@@ -4160,13 +4160,7 @@ impl IcdCoder {
     /// - an exacerbation said apart from the disease ("known COPD ... treated for an acute
     ///   exacerbation"): J44.1, J45.-1.
     fn read_the_encounter(&self, problems: &mut [Problem], words: &[Word], chars: &[char]) {
-        let says = |pat: &[&str]| {
-            (0..words.len()).any(|i| {
-                pat.iter()
-                    .enumerate()
-                    .all(|(k, p)| words.get(i + k).is_some_and(|w| w.norm == *p))
-            })
-        };
+        let says = |pat: &[&str]| (0..words.len()).any(|i| phrase_at(words, i, pat));
         let subsequent = SUBSEQUENT_CUES.iter().any(|p| says(p));
         let gravida = gravida_of(words, chars);
         let exacerbation = words
@@ -4245,16 +4239,13 @@ impl IcdCoder {
         }
         let markers: Vec<(usize, u32)> = (0..words.len())
             .filter(|&i| {
-                EXPLAINED_BY.iter().any(|pat| {
-                    pat.iter()
-                        .enumerate()
-                        .all(|(k, p)| words.get(i + k).is_some_and(|w| w.norm == *p))
-                }) || (words[i].norm == "it"
-                    && (chars.get(words[i].end..).is_some_and(|rest| {
-                        rest.starts_with(&['\'', 's']) || rest.starts_with(&['\u{2019}', 's'])
-                    }) || words
-                        .get(i + 1)
-                        .is_some_and(|n| n.norm == "is" || n.norm == "was")))
+                EXPLAINED_BY.iter().any(|pat| phrase_at(words, i, pat))
+                    || (words[i].norm == "it"
+                        && (chars.get(words[i].end..).is_some_and(|rest| {
+                            rest.starts_with(&['\'', 's']) || rest.starts_with(&['\u{2019}', 's'])
+                        }) || words
+                            .get(i + 1)
+                            .is_some_and(|n| n.norm == "is" || n.norm == "was")))
             })
             .map(|i| (words[i].start, words[i].sentence))
             .collect();
@@ -4402,6 +4393,13 @@ const SUBSEQUENT_CUES: &[&[&str]] = &[
 
 /// Headings of a medication list, before a colon.
 const MEDICATION_HEADINGS: &[&str] = &["medication", "meds", "med", "medicine", "rx"];
+
+/// Whether the words from `i` on are the phrase `pat` (normalised words).
+fn phrase_at(words: &[Word], i: usize, pat: &[&str]) -> bool {
+    pat.iter()
+        .enumerate()
+        .all(|(k, p)| words.get(i + k).is_some_and(|w| w.norm == *p))
+}
 
 /// The gravida a text says: "G2P1", "G3", "gravida 2", "primigravida" (1), "multigravida" (2).
 fn gravida_of(words: &[Word], chars: &[char]) -> Option<u32> {
