@@ -126,6 +126,20 @@ const NEG_POST: &[&str] = &[
     "unlikely",
     "resolved",
     "absent",
+    // Plain speech for normal ("the nurse says my eyes, feet and kidneys are all fine").
+    "is fine",
+    "are fine",
+    "all fine",
+    "are all fine",
+    "looks fine",
+    "look fine",
+    "is normal",
+    "are normal",
+    "all normal",
+    "came back normal",
+    "came back fine",
+    "looks normal",
+    "look normal",
 ];
 const FAMILY: &[&str] = &[
     "family history",
@@ -135,6 +149,7 @@ const FAMILY: &[&str] = &[
     "mother",
     "father",
     "mom",
+    "mum",
     "dad",
     "brother",
     "sister",
@@ -171,6 +186,39 @@ const PRESENTING: &[&str] = &[
 const INFORMANT_VERBS: &[&str] = &[
     "says", "said", "states", "stated", "reports", "reported", "notes", "noted", "thinks",
     "believes", "feels", "brought", "brings", "called", "calls",
+];
+/// Relatives a carer speaks of as the patient ("my mom fell and broke her hip"), the informal
+/// ones also without "my" at the start of a sentence ("Mom fell ..."); a sentence with the
+/// speaker in it, or a history word, stays family history.
+const CARED_FOR: &[&str] = &[
+    "mother",
+    "father",
+    "mom",
+    "mum",
+    "dad",
+    "brother",
+    "sister",
+    "son",
+    "daughter",
+    "grandmother",
+    "grandfather",
+];
+const INFORMAL_RELATIVES: &[&str] = &["mom", "mum", "dad"];
+const SPEAKER_WORDS: &[&str] = &["i", "me", "myself", "mine"];
+const HISTORY_WORDS: &[&str] = &[
+    "history",
+    "hx",
+    "fh",
+    "fhx",
+    "died",
+    "passed",
+    "deceased",
+    "age",
+    "aged",
+    "runs",
+    "screening",
+    "screened",
+    "risk",
 ];
 /// Children a parent speaks of as the patient, and the verbs that say so ("my son has ...").
 const CHILD_WORDS: &[&str] = &["son", "daughter"];
@@ -621,9 +669,23 @@ fn mark_sentence(words: &mut [Word], p: &Patterns) {
                 && pat.len() == 1
                 && matches!(prev, Some("my" | "our"))
                 && next.is_some_and(|w| CHILD_VERBS.contains(&w));
+            // A carer speaking of a relative in the first words of a sentence about them ("my
+            // dad keeps getting lost ...", "Mom slipped and broke her hip"): the relative is the
+            // patient, unless the speaker speaks of themself or of history ("my mother had
+            // breast cancer and I want to be screened", "my father died of a heart attack").
+            let carer = pat.len() == 1
+                && CARED_FOR.contains(&pat[0].as_str())
+                && (matches!(prev, Some("my" | "our"))
+                    || (i == 0 && INFORMAL_RELATIVES.contains(&pat[0].as_str())))
+                && !words.iter().any(|w| {
+                    !w.rewritten
+                        && (SPEAKER_WORDS.contains(&w.norm.as_str())
+                            || HISTORY_WORDS.contains(&w.norm.as_str()))
+                });
             if next.is_some_and(|w| INFORMANT_VERBS.contains(&w))
                 || prev == Some("per")
                 || parent_of_child
+                || carer
             {
                 continue;
             }
@@ -631,7 +693,12 @@ fn mark_sentence(words: &mut [Word], p: &Patterns) {
                 w.status = Status::Trigger;
             }
             if i == 0 || words[..i].iter().all(|w| w.status != Status::Affirmed) {
+                // Up to where the speaker speaks of themself ("my mum had bowel cancer so I'm
+                // booked in for a colonoscopy").
                 for w in words.iter_mut().skip(i + pat.len()) {
+                    if !w.rewritten && SPEAKER_WORDS.contains(&w.norm.as_str()) {
+                        break;
+                    }
                     if w.status == Status::Affirmed {
                         w.status = Status::Family;
                     }
@@ -645,6 +712,9 @@ fn mark_sentence(words: &mut [Word], p: &Patterns) {
                     }
                 }
                 for w in words.iter_mut().skip(i + pat.len()) {
+                    if !w.rewritten && SPEAKER_WORDS.contains(&w.norm.as_str()) {
+                        break;
+                    }
                     if w.clause == clause && w.status == Status::Affirmed {
                         w.status = Status::Family;
                     }
@@ -784,7 +854,8 @@ mod tests {
                 "fever",
                 Status::Affirmed,
             ),
-            ("my son's asthma", "asthma", Status::Family),
+            ("I worry about my son's asthma", "asthma", Status::Family),
+            ("my son's asthma is worse", "asthma", Status::Affirmed),
             ("her son has asthma", "asthma", Status::Family),
             // Round 5: "negative for" lists, "neg for", "(-)", rule-out before the concept.
             (
@@ -822,6 +893,26 @@ mod tests {
             ("mom says he has asthma", "asthma", Status::Affirmed),
             ("per mother, fever since Monday", "fever", Status::Affirmed),
             ("mother has asthma", "asthma", Status::Family),
+            // Round 9: a carer speaks of the relative who is the patient, unless the speaker
+            // speaks of themself or of history.
+            ("my dad keeps getting lost", "lost", Status::Affirmed),
+            ("Mom slipped and broke her hip", "hip", Status::Affirmed),
+            (
+                "my mother had breast cancer and I want to be screened",
+                "breast",
+                Status::Family,
+            ),
+            (
+                "my mother had breast cancer and I want to be screened",
+                "screened",
+                Status::Affirmed,
+            ),
+            (
+                "my father died of a heart attack",
+                "myocardial",
+                Status::Family,
+            ),
+            ("my kidneys are all fine", "kidney", Status::Negated),
             ("migraine w/o aura", "migraine", Status::Affirmed),
             ("strep (neg). Otitis media.", "otitis", Status::Affirmed),
             ("Troponin negative, chest pain", "troponin", Status::Negated),

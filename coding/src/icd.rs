@@ -245,6 +245,17 @@ const STOP: &[&str] = &[
     "then",
     "when",
     "couple",
+    // Narrative words of plain speech ("so deep you can see the bone").
+    "so",
+    "can",
+    "could",
+    "would",
+    "see",
+    "saw",
+    "there",
+    "what",
+    "which",
+    "who",
 ];
 /// No penalty when a title has them and the text does not; never counted in the text.
 const NEUTRAL: &[&str] = &[
@@ -462,6 +473,8 @@ const UNSAID_COSTLY: &[(&str, f32)] = &[
     // "Below-knee amputation" is a status or a procedure (Z89.51-), not "Complete traumatic
     // amputation" (S88.-); "pneumothorax" is J93.-, not S27.0.
     ("traumatic", 1.5),
+    // A colonoscopy or mammogram that found something is no screening encounter (Z12.-).
+    ("screening", 1.5),
 ];
 /// Taken off such a code's score after the embedding similarity is added.
 const UNSAID_COSTLY_DEMOTION: f32 = 0.1;
@@ -679,13 +692,18 @@ fn query_key(q: &[(u32, f32)], free: &[u32], negq: &[(u32, f32)]) -> Vec<u32> {
         .collect()
 }
 
-/// Clauses of at most this many scored words get the stray-word reading; the score it must
+/// Clauses of at most this many scored words get the stray-word reading (longer ones, in
+/// windows of this many words: `WINDOW_STEP`, `WINDOW_TRIES`); the score it must
 /// reach, the least share of the clause's word weight it keeps, and the discount on its scores
 /// (see `IcdCoder::without_stray_words`).
 const STRAY_MAX_WORDS: usize = 8;
 const STRAY_MIN_SCORE: f32 = 0.85;
 const STRAY_KEPT_SHARE: f32 = 0.15;
 const STRAY_DISCOUNT: f32 = 0.9;
+/// A longer clause is read in windows of `STRAY_MAX_WORDS` consecutive scored words, this many
+/// words apart; the best-matching `WINDOW_TRIES` windows get the stray-word reading.
+const WINDOW_STEP: usize = 2;
+const WINDOW_TRIES: usize = 2;
 
 /// Words a body part implies in the tabular's wording ("wrist" -> "upper limb"): free tokens,
 /// so a title saying them costs nothing, but they add no coverage.
@@ -2400,6 +2418,7 @@ impl IcdCoder {
                 }
             }
         }
+        let pregnant = pregnancy.is_some();
         let stray_left = std::cell::Cell::new(MAX_STRAY_READINGS);
         let stray_skipped = std::cell::Cell::new(false);
         let mut run = |cw: &[Word], sem: &[Hit], acc: &mut Vec<f32>| -> Option<ClauseOutcome> {
@@ -2422,7 +2441,7 @@ impl IcdCoder {
                         adjudicator,
                         &clause_text(cw, &chars),
                         sem,
-                        newborn,
+                        (newborn, pregnant),
                         (&stray_left, &stray_skipped),
                         acc,
                     )
@@ -2562,11 +2581,10 @@ impl IcdCoder {
                         extra.push(side.clone());
                     }
                 }
-                let title = &self.nodes[self.leaves[o.0].node].title;
                 let mut sites = false;
-                if !cw.iter().any(|w| site_of(w) && !is_side(w))
-                    && (title.contains("unspecified") || title.contains("NOS"))
-                {
+                // The clause says no body part: the code's is unspecified, or a guess among
+                // the category's sites ("arthritis in both of them" M16.0, the hips).
+                if !cw.iter().any(|w| site_of(w) && !is_side(w)) {
                     for w in around(sentence, 0, 0)
                         .iter()
                         .filter(elsewhere)
@@ -2888,6 +2906,27 @@ impl IcdCoder {
                     outcome = None;
                 }
             }
+            // Both sides said where the category has a code for each side but none for both
+            // ("rheumatoid arthritis of bilateral hands", "both knees ache"): the right code and
+            // the left one.
+            let mut other_side: Option<usize> = None;
+            if let Some(o) = outcome.as_mut()
+                && cw
+                    .iter()
+                    .any(|w| w.status == Status::Affirmed && w.norm == "bilateral")
+                && let [Some(bi), Some(right), Some(left)] =
+                    ["bilateral", "right", "left"].map(|w| self.vocab.get(w).copied())
+                && ![bi, right, left]
+                    .iter()
+                    .any(|t| self.nodes[self.leaves[o.0].node].title_view.says(*t))
+                && self.side_sibling(o.0, bi).is_none()
+                && let (Some(r), Some(l)) =
+                    (self.side_sibling(o.0, right), self.side_sibling(o.0, left))
+            {
+                o.0 = r;
+                o.2.push_str("; both sides said and no code for both: the right and the left");
+                other_side = Some(l);
+            }
             let Some((leaf, score, mut rationale, alts, extra, semantic_only)) = outcome else {
                 continue;
             };
@@ -2977,6 +3016,13 @@ impl IcdCoder {
                     });
                 }
             }
+            let other_side = other_side.map(|l| Problem {
+                node: self.leaves[l].node,
+                score: score * 0.999,
+                evidence: evidence.clone(),
+                rationale: rationale.clone(),
+                clause,
+            });
             problems.push(Problem {
                 node,
                 score,
@@ -2984,6 +3030,7 @@ impl IcdCoder {
                 rationale,
                 clause,
             });
+            problems.extend(other_side);
             if let Some((l, s, mut ev)) = agent {
                 ev.dedup_by_key(|e| (e.start, e.end));
                 problems.push(Problem {
@@ -3219,6 +3266,8 @@ impl IcdCoder {
     /// ([`STRAY_MIN_SCORE`]) with enough weight and keeps enough of the clause
     /// ([`STRAY_KEPT_SHARE`]). That reading is scored at a discount, so free text around a
     /// condition does not hide it, while a sentence with nothing codable still yields nothing.
+    /// A clause longer than [`STRAY_MAX_WORDS`] is read in windows of that many consecutive
+    /// words; the [`WINDOW_TRIES`] windows that match a code best get the reading.
     fn without_stray_words(
         &self,
         q: &[(u32, f32)],
@@ -3227,8 +3276,32 @@ impl IcdCoder {
         hints: &[usize],
         acc: &mut [f32],
     ) -> Option<Vec<Scored>> {
-        if q.len() < 2 || q.len() > STRAY_MAX_WORDS {
+        if q.len() < 2 {
             return None;
+        }
+        if q.len() > STRAY_MAX_WORDS {
+            // A long clause ("the school nurse sent my daughter home with head lice"): windows
+            // of consecutive words, the best-matching ones read as a short clause.
+            let last = q.len() - STRAY_MAX_WORDS;
+            let mut starts: Vec<usize> = (0..=last).step_by(WINDOW_STEP).collect();
+            if starts.last() != Some(&last) {
+                starts.push(last);
+            }
+            let mut ranked: Vec<(f32, usize)> = starts
+                .into_iter()
+                .map(|s| {
+                    let w = &q[s..s + STRAY_MAX_WORDS];
+                    let top = self
+                        .score_leaves(w, free, negq, hints, acc)
+                        .first()
+                        .map_or(0.0, |x| x.score);
+                    (top, s)
+                })
+                .collect();
+            ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            return ranked.into_iter().take(WINDOW_TRIES).find_map(|(_, s)| {
+                self.without_stray_words(&q[s..s + STRAY_MAX_WORDS], free, negq, hints, acc)
+            });
         }
         let weight = |ws: &[(u32, f32)]| ws.iter().map(|(_, w)| w).sum::<f32>();
         let floor = STRAY_KEPT_SHARE * weight(q);
@@ -3281,7 +3354,7 @@ impl IcdCoder {
         adjudicator: Option<&dyn Adjudicator>,
         context: &str,
         semantic: &[Hit],
-        newborn: bool,
+        (newborn, pregnant): (bool, bool),
         (stray_left, stray_skipped): (&std::cell::Cell<usize>, &std::cell::Cell<bool>),
         acc: &mut [f32],
     ) -> Option<ClauseOutcome> {
@@ -3327,7 +3400,7 @@ impl IcdCoder {
                         && b.sim < self.options.embed_floor)
             })
         };
-        let stray = weak(scored.first()) && (2..=STRAY_MAX_WORDS).contains(&q.len());
+        let stray = weak(scored.first()) && q.len() >= 2;
         if stray && stray_left.get() == 0 {
             stray_skipped.set(true);
         }
@@ -3375,6 +3448,18 @@ impl IcdCoder {
             if demoted {
                 self.sort_scored(&mut scored);
             }
+        }
+        // Pregnancy codes (chapter 15) are for a pregnant patient's record: without a word
+        // saying a pregnancy or an obstetric condition, none ("DM2 diet controlled" is E11.9,
+        // not gestational diabetes, diet controlled).
+        if !pregnant
+            && !q.iter().any(|(t, _)| {
+                OBSTETRIC_WORDS
+                    .iter()
+                    .any(|w| self.vocab.get(&clinrag_kg::normalize_term(w)) == Some(t))
+            })
+        {
+            scored.retain(|s| !self.nodes[self.leaves[s.leaf].node].code.starts_with('O'));
         }
         let best = scored.first()?;
         if weak(Some(best)) {
@@ -3933,8 +4018,17 @@ impl IcdCoder {
                 .any(|p| c.starts_with(p))
                 && (c.ends_with(".9") || c.ends_with(".8"))
         };
-        // Diabetes + CKD -> E1x.22 (+ N18.x).
-        if let (Some(d), Some(_)) = (has(problems, &dm_plain), has(problems, &ckd)) {
+        // Diabetes (or its kidney complication without the CKD, E1x.21 / E1x.29) + CKD ->
+        // E1x.22 (+ N18.x).
+        let dm_kidney = |c: &str| {
+            dm_plain(c) || {
+                ["E08", "E09", "E10", "E11", "E13"]
+                    .iter()
+                    .any(|p| c.starts_with(p))
+                    && (c.ends_with(".21") || c.ends_with(".29"))
+            }
+        };
+        if let (Some(d), Some(_)) = (has(problems, &dm_kidney), has(problems, &ckd)) {
             let cat = self.nodes[problems[d].node].code[..3].to_string();
             if let Some(ix) = self.billable(&format!("{cat}.22")) {
                 recode(
@@ -3942,6 +4036,22 @@ impl IcdCoder {
                     ix,
                     "; combined with chronic kidney disease (combination code)",
                 );
+            }
+        }
+        // A complication of "other specified diabetes" (E13) read from a clause that says no
+        // type ("diabetic polyneuropathy"), with the type said elsewhere (E10 / E11): the
+        // complication of that type.
+        if let Some(t) = has(problems, &|c: &str| {
+            c.starts_with("E10") || c.starts_with("E11")
+        }) {
+            let cat = self.nodes[problems[t].node].code[..3].to_string();
+            for p in problems.iter_mut() {
+                let code = self.nodes[p.node].code.clone();
+                if let Some(rest) = code.strip_prefix("E13")
+                    && let Some(ix) = self.billable(&format!("{cat}{rest}"))
+                {
+                    recode(p, ix, "; the type of diabetes said elsewhere");
+                }
             }
         }
         // Diabetes + hyperglycemia -> E1x.65.
@@ -4050,6 +4160,39 @@ impl IcdCoder {
                 "; with hypertension: hypertensive heart disease (I11 includes it)",
             );
             problems.remove(h);
+        }
+        // A general or child examination with another condition coded: the code of the
+        // examination "with abnormal findings" (Z00.00 -> Z00.01, Z00.129 -> Z00.121).
+        for (normal, abnormal) in [("Z00.00", "Z00.01"), ("Z00.129", "Z00.121")] {
+            if let Some(e) = has(problems, &|c: &str| c == normal)
+                && problems
+                    .iter()
+                    .any(|p| !self.nodes[p.node].code.starts_with('Z'))
+                && let Some(ix) = self.billable(abnormal)
+            {
+                recode(
+                    &mut problems[e],
+                    ix,
+                    "; another condition is coded (with abnormal findings)",
+                );
+            }
+        }
+        // Enlarged prostate with a lower urinary tract symptom coded (retention, frequency,
+        // nocturia, hesitancy, ...): N40.1, and the symptom stays (use additional code).
+        if let (Some(b), Some(_)) = (
+            has(problems, &|c: &str| c == "N40.0"),
+            has(problems, &|c: &str| {
+                ["R33.", "R35.", "R39.1", "R30.0", "R32", "R39.9"]
+                    .iter()
+                    .any(|p| c.starts_with(p))
+            }),
+        ) && let Some(ix) = self.billable("N40.1")
+        {
+            recode(
+                &mut problems[b],
+                ix,
+                "; with lower urinary tract symptoms (combination code)",
+            );
         }
         // COPD + pneumonia or acute bronchitis -> J44.0 (+ the infection).
         if let (Some(c), Some(_)) = (
@@ -4279,8 +4422,19 @@ impl IcdCoder {
         if explained.is_empty() {
             return;
         }
+        // Symptoms a coded diagnosis asks to code as well ("use additional code for associated
+        // symptoms": nocturia with N40.1) stay.
+        let asked: Vec<String> = problems
+            .iter()
+            .filter(|p| !self.is_symptom(p.node))
+            .flat_map(|p| self.additional_refs(p.node))
+            .collect();
         problems.retain(|p| {
-            if !self.is_symptom(p.node) {
+            if !self.is_symptom(p.node)
+                || asked
+                    .iter()
+                    .any(|r| ref_covers(r, &self.nodes[p.node].code))
+            {
                 return true;
             }
             let Some(end) = p.evidence.iter().map(|e| e.end).max() else {
@@ -4299,7 +4453,12 @@ impl IcdCoder {
     /// since "unspecified" is for when the text gives nothing more. Injuries (S, T) are left
     /// alone: two injuries of one category are two sites.
     fn drop_unspecified_twins(&self, problems: &mut Vec<Problem>) {
-        let unspecified = |p: &Problem| self.nodes[p.node].title.contains("unspecified");
+        let unspecified = |p: &Problem| {
+            let t = &self.nodes[p.node].title;
+            t.contains("unspecified")
+                || t.starts_with("Unspecified")
+                || t.ends_with("without complications")
+        };
         // "Other insomnia" (G47.09) is a residual code, not a more specific one.
         let specific: HashSet<String> = problems
             .iter()
@@ -4361,8 +4520,11 @@ const DRUG_EVENT_WORDS: &[&str] = &[
 ];
 
 /// Symptom codes outside chapter 18: joint pain, limb pain, breast lump and pain, eye pain,
-/// ear pain.
-const SYMPTOMS_ELSEWHERE: &[&str] = &["M25.5", "M79.6", "N63", "N64.4", "H57.1", "H92.0"];
+/// ear pain, itching, sleeplessness, blood in the stool.
+const SYMPTOMS_ELSEWHERE: &[&str] = &[
+    "M25.5", "M79.6", "N63", "N64.4", "H57.1", "H92.0", "L29", "G47.00", "G47.09", "F51.0",
+    "F51.9", "K92.1", "K62.5",
+];
 
 /// Words that say the patient is an infant.
 const INFANT_WORDS: &[&str] = &[
@@ -4457,6 +4619,8 @@ const EXPLAINED_BY: &[&[&str]] = &[
     &["consistent", "with"],
     &["meet", "criteria"],
     &["turned", "out"],
+    &["called"],
+    &["calls"],
 ];
 /// How many sentences before the stating one the symptoms it explains may be.
 const EXPLAINED_SENTENCES: u32 = 3;
@@ -4544,6 +4708,61 @@ const PREGNANT_WORDS: &[&str] = &[
     "iup",
 ];
 
+/// Words of obstetric conditions: a clause that says one may code to chapter 15 without
+/// another word saying the pregnancy ("preeclampsia", "hyperemesis gravidarum").
+const OBSTETRIC_WORDS: &[&str] = &[
+    "preeclampsia",
+    "eclampsia",
+    "hellp",
+    "hyperemesis",
+    "gravidarum",
+    "placenta",
+    "placental",
+    "previa",
+    "abruptio",
+    "ectopic",
+    "miscarriage",
+    "abortion",
+    "labor",
+    "delivery",
+    "postpartum",
+    "puerperal",
+    "puerperium",
+    "intrapartum",
+    "obstetric",
+    "fetal",
+    "fetus",
+    "amniotic",
+    "chorioamnionitis",
+    "oligohydramnios",
+    "polyhydramnios",
+    "hydatidiform",
+    "cesarean",
+    "childbirth",
+    "lactation",
+    "lactating",
+    "breastfeeding",
+    "mastitis",
+    "perineal",
+    "postnatal",
+    "gravid",
+    "gestation",
+    "gestational",
+    "pregnancy",
+    "pregnant",
+    "trimester",
+    "antepartum",
+    "prenatal",
+    "antenatal",
+    "maternal",
+    "breech",
+    "membranes",
+    "intrauterine",
+    "stillbirth",
+    "macrosomia",
+    "malpresentation",
+];
+
 /// Words that make the weeks a newborn's gestational age ("preterm infant at 32 weeks").
 const BABY_WORDS: &[&str] = &[
     "newborn",
@@ -4573,10 +4792,27 @@ fn pregnancy_context(words: &[Word]) -> Option<Pregnancy> {
             && cs.next().is_some_and(|c| c.is_ascii_digit())
             && n.chars().skip(1).all(|c| c.is_ascii_alphanumeric())
     };
+    let is_week = |n: &str| matches!(n, "week" | "weeks" | "wk" | "wks" | "w");
+    // "I'm 30 weeks along": the plain-speech way of saying the weeks of a pregnancy.
+    if let Some(k) = (0..words.len().saturating_sub(2)).find(|&k| {
+        affirmed(&words[k])
+            && words[k]
+                .norm
+                .parse::<u32>()
+                .is_ok_and(|n| (1..=45).contains(&n))
+            && is_week(&words[k + 1].norm)
+            && words[k + 2].norm == "along"
+    }) {
+        let n: u32 = words[k].norm.parse().unwrap_or(0);
+        return Some(Pregnancy {
+            weeks: Some(n),
+            trimester: Some(trimester_of(n)),
+            span: (words[k].start, words[k + 2].end),
+        });
+    }
     let said = words
         .iter()
         .find(|w| affirmed(w) && (PREGNANT_WORDS.contains(&w.norm.as_str()) || gravida(&w.norm)))?;
-    let is_week = |n: &str| matches!(n, "week" | "weeks" | "wk" | "wks" | "w");
     for (k, w) in words.iter().enumerate() {
         let Ok(n) = w.norm.parse::<u32>() else {
             continue;

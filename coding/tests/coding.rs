@@ -259,6 +259,11 @@ fn dev_set_icd10cm_full_data() {
         // A combination code over fragments merged in two passes.
         ("neuropathy, diabetic, type 2", "E11.40"),
         ("closed fracture of left fifth metatarsal", "S92.352A"),
+        // Round 9: a long clause read in windows.
+        (
+            "Follow-up of hypothyroidism after total thyroidectomy for papillary thyroid cancer three years ago.",
+            "E89.0",
+        ),
     ] {
         assert_eq!(
             coder.code(text).codes.first().map(|c| c.code.as_str()),
@@ -326,6 +331,9 @@ fn dev_set_icd10cm_full_data() {
         // test10 were removed); run once on the round-7 coder (0.655) and once on the final
         // round-8 coder (0.732) before its misses were read; now seen.
         ("test11_icd10cm.jsonl", 0.70),
+        // Written before round 9 by a separate person (150 cases) and run on the round-8
+        // coder (0.640); then read and tuned on during round 9 (0.800), so seen.
+        ("test12_icd10cm.jsonl", 0.76),
         ("dev_lay2_icd10cm.jsonl", 0.93),
         ("dev_abbrev2_icd10cm.jsonl", 0.95),
     ] {
@@ -1220,4 +1228,94 @@ fn the_organism_of_another_sentence() {
     // Without an organism the pneumonia stays unspecified.
     let c = coder.code("Pneumonia. Sputum culture pending.");
     assert_eq!(primaries(&c), ["J18.9"], "{:?}", codes(&c));
+}
+
+fn icd_round9() -> IcdCoder {
+    let tab = clinrag_kg::load_icd10cm(&fixture("tabular_round9.xml"), None).unwrap();
+    IcdCoder::new(&tab)
+}
+
+#[test]
+fn both_sides_without_a_code_for_both() {
+    let coder = icd_round9();
+    // No code for both knees: the right and the left.
+    let c = coder.code("pain in both knees");
+    assert_eq!(primaries(&c), ["M25.561", "M25.562"], "{:?}", codes(&c));
+    // A code for both: that one.
+    let c = coder.code("primary osteoarthritis of both knees");
+    assert_eq!(primaries(&c), ["M17.0"], "{:?}", codes(&c));
+    // One side: that side only.
+    let c = coder.code("pain in the left knee");
+    assert_eq!(primaries(&c), ["M25.562"], "{:?}", codes(&c));
+}
+
+#[test]
+fn pregnancy_codes_need_a_pregnancy() {
+    let coder = icd_round9();
+    let c = coder.code("DM2 diet controlled");
+    assert!(
+        c.codes.iter().all(|x| !x.code.starts_with('O')),
+        "{:?}",
+        codes(&c)
+    );
+    let c = coder.code("gestational diabetes, diet controlled");
+    assert_eq!(primaries(&c), ["O24.410"], "{:?}", codes(&c));
+    // The weeks in plain speech say the pregnancy and its trimester.
+    let c = coder.code("I'm 30 weeks along and they just told me I have preeclampsia");
+    assert_eq!(primaries(&c), ["O14.93", "Z3A.30"], "{:?}", codes(&c));
+}
+
+#[test]
+fn round9_combinations() {
+    let coder = icd_round9();
+    for (text, want) in [
+        // An examination that finds a condition.
+        (
+            "Annual physical exam. New diagnosis of essential hypertension.",
+            vec!["Z00.01", "I10"],
+        ),
+        // Enlarged prostate with a urinary symptom: N40.1, and the symptom stays though the
+        // diagnosis explains it (N40.1 asks for it).
+        (
+            "Nocturia; assessment is benign prostatic hyperplasia.",
+            vec!["N40.1", "R35.1"],
+        ),
+        // The type of diabetes said in another sentence; "without complications" goes.
+        ("Type 2 diabetes. Diabetic polyneuropathy.", vec!["E11.42"]),
+        // "Unspecified asthma" goes when the asthma is said in full.
+        (
+            "Asthma since childhood. Moderate persistent asthma, uncomplicated.",
+            vec!["J45.40"],
+        ),
+    ] {
+        let c = coder.code(text);
+        assert_eq!(primaries(&c), want, "{text}: {:?}", codes(&c));
+    }
+}
+
+#[test]
+fn a_carer_speaks_of_the_patient() {
+    let coder = icd_round9();
+    // A relative in the speaker's words is the patient.
+    let c = coder.code("my dad has had shingles on his chest for a week");
+    assert_eq!(primaries(&c), ["B02.9"], "{:?}", codes(&c));
+    // The speaker speaks of themself: the relative's condition is family history.
+    let c = coder.code("my mum had bowel cancer so I'm booked in for a colonoscopy");
+    assert!(
+        c.codes.iter().all(|x| !x.code.starts_with("C18")),
+        "{:?}",
+        codes(&c)
+    );
+    // Normal in plain speech.
+    let c = coder.code("I have type 2 diabetes and the nurse says my kidneys are all fine");
+    assert_eq!(primaries(&c), ["E11.9"], "{:?}", codes(&c));
+}
+
+#[test]
+fn a_long_clause_is_read_in_windows() {
+    let coder = icd_round9();
+    let c = coder.code(
+        "the school nurse phoned this afternoon and sent my daughter home early again with head lice",
+    );
+    assert_eq!(primaries(&c), ["B85.0"], "{:?}", codes(&c));
 }
