@@ -2746,10 +2746,21 @@ impl IcdCoder {
                         let c = &self.nodes[self.leaves[o.0].node].code;
                         c.starts_with('O') || c.starts_with("Z34")
                     }) {
-                        // Already a pregnancy code: the one of the trimester the weeks say,
-                        // or else only a better one.
+                        // Already a pregnancy code: the one of the trimester the weeks say
+                        // (of the same subcategory, or for a code of unspecified trimester:
+                        // gestational diabetes, O24.41-, has no trimester), or else only a
+                        // better one.
+                        let current_code = outcome
+                            .as_ref()
+                            .map_or("", |o| self.nodes[self.leaves[o.0].node].code.as_str());
+                        let same_kind = current_code.get(..5) == code.get(..5)
+                            || outcome.as_ref().is_some_and(|o| {
+                                self.nodes[self.leaves[o.0].node]
+                                    .title
+                                    .contains("unspecified trimester")
+                            });
                         if pregnancy.as_ref().is_some_and(|p| p.trimester.is_some()) {
-                            alt.1 >= current - PREGNANCY_MARGIN
+                            alt.1 >= current - PREGNANCY_MARGIN && same_kind
                         } else {
                             alt.1 > current
                         }
@@ -4054,6 +4065,23 @@ impl IcdCoder {
                 }
             }
         }
+        // Diabetes + hypoglycemia -> E1x.649 (without coma).
+        if let (Some(d), Some(h)) = (
+            has(problems, &dm_plain),
+            has(problems, &|c: &str| {
+                c == "E16.2" || c == "E16.1" || c == "E16.0"
+            }),
+        ) {
+            let cat = self.nodes[problems[d].node].code[..3].to_string();
+            if let Some(ix) = self.billable(&format!("{cat}.649")) {
+                recode(
+                    &mut problems[d],
+                    ix,
+                    "; combined with hypoglycemia (combination code)",
+                );
+                problems.remove(h);
+            }
+        }
         // Diabetes + hyperglycemia -> E1x.65.
         if let (Some(d), Some(h)) = (
             has(problems, &dm_plain),
@@ -4775,6 +4803,17 @@ const BABY_WORDS: &[&str] = &[
     "delivered",
 ];
 
+/// The weeks of a gestational age written as one word: "35w2d", "35w".
+fn weeks_days(norm: &str) -> Option<u32> {
+    let (weeks, rest) = norm.split_once('w')?;
+    let n: u32 = weeks.parse().ok()?;
+    let days_ok = rest.is_empty()
+        || rest
+            .strip_suffix('d')
+            .is_some_and(|d| d.len() == 1 && d.chars().all(|c| c.is_ascii_digit()));
+    ((1..=45).contains(&n) && days_ok).then_some(n)
+}
+
 /// "at 22 wks gestation", "34 weeks pregnant", "G1 at 28 weeks": the patient is pregnant, and
 /// at which week. `None` when no affirmed word says a pregnancy, or the text is a newborn's.
 fn pregnancy_context(words: &[Word]) -> Option<Pregnancy> {
@@ -4808,6 +4847,18 @@ fn pregnancy_context(words: &[Word]) -> Option<Pregnancy> {
             weeks: Some(n),
             trimester: Some(trimester_of(n)),
             span: (words[k].start, words[k + 2].end),
+        });
+    }
+    // "35w2d", "35w": a gestational age in one word.
+    if let Some((w, n)) = words
+        .iter()
+        .filter(|w| affirmed(w))
+        .find_map(|w| weeks_days(&w.norm).map(|n| (w, n)))
+    {
+        return Some(Pregnancy {
+            weeks: Some(n),
+            trimester: Some(trimester_of(n)),
+            span: (w.start, w.end),
         });
     }
     let said = words

@@ -334,6 +334,10 @@ fn dev_set_icd10cm_full_data() {
         // Written before round 9 by a separate person (150 cases) and run on the round-8
         // coder (0.640); then read and tuned on during round 9 (0.800), so seen.
         ("test12_icd10cm.jsonl", 0.76),
+        // Written with test12 by another separate person (150 cases); run once on the
+        // round-8 coder (0.580) and once on the round-9 coder (0.600) before its misses were
+        // read; then tuned on (0.647), so seen.
+        ("test13_icd10cm.jsonl", 0.62),
         ("dev_lay2_icd10cm.jsonl", 0.93),
         ("dev_abbrev2_icd10cm.jsonl", 0.95),
     ] {
@@ -1263,6 +1267,9 @@ fn pregnancy_codes_need_a_pregnancy() {
     // The weeks in plain speech say the pregnancy and its trimester.
     let c = coder.code("I'm 30 weeks along and they just told me I have preeclampsia");
     assert_eq!(primaries(&c), ["O14.93", "Z3A.30"], "{:?}", codes(&c));
+    // A gestational age in one word.
+    let c = coder.code("Severe preeclampsia diagnosed at 35w2d");
+    assert_eq!(primaries(&c), ["O14.13", "Z3A.35"], "{:?}", codes(&c));
 }
 
 #[test]
@@ -1282,6 +1289,8 @@ fn round9_combinations() {
         ),
         // The type of diabetes said in another sentence; "without complications" goes.
         ("Type 2 diabetes. Diabetic polyneuropathy.", vec!["E11.42"]),
+        // Diabetes and hypoglycemia said apart: the combination code.
+        ("Type 1 diabetes. Hypoglycemia.", vec!["E10.649"]),
         // "Unspecified asthma" goes when the asthma is said in full.
         (
             "Asthma since childhood. Moderate persistent asthma, uncomplicated.",
