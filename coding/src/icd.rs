@@ -4222,6 +4222,11 @@ impl IcdCoder {
                 "; with lower urinary tract symptoms (combination code)",
             );
         }
+        // A pregnancy with a condition coded to chapter 15 is no "pregnant state, incidental"
+        // (Z33.1).
+        if has(problems, &|c: &str| c.starts_with('O')).is_some() {
+            problems.retain(|p| self.nodes[p.node].code != "Z33.1");
+        }
         // COPD + pneumonia or acute bronchitis -> J44.0 (+ the infection).
         if let (Some(c), Some(_)) = (
             has(problems, &|c: &str| c == "J44.9"),
@@ -4908,6 +4913,16 @@ const MALIGNANCY: &[&str] = &["cancer", "carcinoma", "malignancy", "malignant", 
 /// malignancy said to be history is always a personal-history code (Z85.-), not the active
 /// neoplasm; for other conditions the caller keeps the reading only when it lands on a
 /// personal-history code naming the condition. `None` when the clause has no history trigger.
+/// Time units of a duration ("2 mo hx of").
+const DURATION_UNITS: &[&str] = &[
+    "day", "days", "d", "week", "weeks", "wk", "wks", "month", "months", "mo", "mos", "year",
+    "years", "yr", "yrs", "y",
+];
+/// Numbers in words, for durations ("two week history of").
+const NUMBER_WORDS: &[&str] = &[
+    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "several", "few",
+];
+
 fn personal_history_reading(cw: &[Word]) -> Option<(Vec<Word>, bool)> {
     let affirmed = |w: &&Word| w.status == Status::Affirmed;
     let trigger = cw.iter().enumerate().find(|(i, w)| {
@@ -4924,6 +4939,15 @@ fn personal_history_reading(cw: &[Word]) -> Option<(Vec<Word>, bool)> {
         .iter()
         .filter(affirmed)
         .any(|w| MALIGNANCY.contains(&w.norm.as_str()));
+    // "2 mo hx of fatigue", "3-day history of cough": how long, not a past condition.
+    let before = |k: usize| trigger.0.checked_sub(k).and_then(|p| cw.get(p));
+    if before(1).is_some_and(|w| DURATION_UNITS.contains(&w.norm.as_str()))
+        && before(2).is_some_and(|w| {
+            w.norm.chars().all(|c| c.is_ascii_digit()) || NUMBER_WORDS.contains(&w.norm.as_str())
+        })
+    {
+        return None;
+    }
     let t = trigger.1;
     let mut out: Vec<Word> = cw.to_vec();
     for norm in ["personal", "history"] {

@@ -264,6 +264,10 @@ fn dev_set_icd10cm_full_data() {
             "Follow-up of hypothyroidism after total thyroidectomy for papillary thyroid cancer three years ago.",
             "E89.0",
         ),
+        // How long, not a past condition.
+        ("2 mo hx of fatigue and cold intolerance", "R53.83"),
+        // A chapter-15 condition: no "pregnant state, incidental".
+        ("Pregnancy, 10 weeks, hyperemesis", "O21.0"),
     ] {
         assert_eq!(
             coder.code(text).codes.first().map(|c| c.code.as_str()),
