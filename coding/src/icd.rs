@@ -2917,6 +2917,31 @@ impl IcdCoder {
                     outcome = None;
                 }
             }
+            // A code of the other side than the one the clause says (the embedding's nearest
+            // code text can win over the side: "fracture of left distal radius, well"): the
+            // sibling of the side said.
+            if let Some(o) = outcome.as_mut()
+                && let [Some(right), Some(left)] =
+                    ["right", "left"].map(|w| self.vocab.get(w).copied())
+            {
+                let says = |t: u32| {
+                    cw.iter().any(|w| {
+                        w.status == Status::Affirmed && self.vocab.get(&w.norm) == Some(&t)
+                    })
+                };
+                let view = &self.nodes[self.leaves[o.0].node].title_view;
+                let wanted = match (says(right), says(left)) {
+                    (true, false) if view.says(left) && !view.says(right) => Some(right),
+                    (false, true) if view.says(right) && !view.says(left) => Some(left),
+                    _ => None,
+                };
+                if let Some(side) = wanted
+                    && let Some(l) = self.side_sibling(o.0, side)
+                {
+                    o.0 = l;
+                    o.2.push_str("; the side the clause says");
+                }
+            }
             // Both sides said where the category has a code for each side but none for both
             // ("rheumatoid arthritis of bilateral hands", "both knees ache"): the right code and
             // the left one.
