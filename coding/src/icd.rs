@@ -4046,24 +4046,15 @@ impl IcdCoder {
         let has = |ps: &Vec<Problem>, pred: &dyn Fn(&str) -> bool| {
             ps.iter().position(|p| pred(&self.nodes[p.node].code))
         };
+        let starts_any = |c: &str, prefixes: &[&str]| prefixes.iter().any(|p| c.starts_with(p));
         let ckd = |c: &str| c.starts_with("N18.");
         let ckd_late = |c: &str| c == "N18.5" || c == "N18.6";
-        let dm_plain = |c: &str| {
-            ["E08", "E09", "E10", "E11", "E13"]
-                .iter()
-                .any(|p| c.starts_with(p))
-                && (c.ends_with(".9") || c.ends_with(".8"))
-        };
+        let dm = |c: &str| starts_any(c, &["E08", "E09", "E10", "E11", "E13"]);
+        let dm_plain = |c: &str| dm(c) && (c.ends_with(".9") || c.ends_with(".8"));
         // Diabetes (or its kidney complication without the CKD, E1x.21 / E1x.29) + CKD ->
         // E1x.22 (+ N18.x).
-        let dm_kidney = |c: &str| {
-            dm_plain(c) || {
-                ["E08", "E09", "E10", "E11", "E13"]
-                    .iter()
-                    .any(|p| c.starts_with(p))
-                    && (c.ends_with(".21") || c.ends_with(".29"))
-            }
-        };
+        let dm_kidney =
+            |c: &str| dm_plain(c) || (dm(c) && (c.ends_with(".21") || c.ends_with(".29")));
         if let (Some(d), Some(_)) = (has(problems, &dm_kidney), has(problems, &ckd)) {
             let cat = self.nodes[problems[d].node].code[..3].to_string();
             if let Some(ix) = self.billable(&format!("{cat}.22")) {
@@ -4201,9 +4192,7 @@ impl IcdCoder {
         if let (Some(h), Some(c)) = (
             has(problems, &|c: &str| c == "I10"),
             has(problems, &|c: &str| {
-                ["I51.4", "I51.5", "I51.7", "I51.8", "I51.9"]
-                    .iter()
-                    .any(|p| c.starts_with(p))
+                starts_any(c, &["I51.4", "I51.5", "I51.7", "I51.8", "I51.9"])
             }),
         ) && let Some(ix) = self.billable("I11.9")
         {
@@ -4235,9 +4224,7 @@ impl IcdCoder {
         if let (Some(b), Some(_)) = (
             has(problems, &|c: &str| c == "N40.0"),
             has(problems, &|c: &str| {
-                ["R33.", "R35.", "R39.1", "R30.0", "R32", "R39.9"]
-                    .iter()
-                    .any(|p| c.starts_with(p))
+                starts_any(c, &["R33.", "R35.", "R39.1", "R30.0", "R32", "R39.9"])
             }),
         ) && let Some(ix) = self.billable("N40.1")
         {
@@ -4256,9 +4243,7 @@ impl IcdCoder {
         if let (Some(c), Some(_)) = (
             has(problems, &|c: &str| c == "J44.9"),
             has(problems, &|c: &str| {
-                ["J18.", "J15.", "J20.", "J21.", "J22"]
-                    .iter()
-                    .any(|p| c.starts_with(p))
+                starts_any(c, &["J18.", "J15.", "J20.", "J21.", "J22"])
             }),
         ) && let Some(ix) = self.billable("J44.0")
         {
